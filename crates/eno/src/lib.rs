@@ -1,0 +1,1 @@
+//! TCP-ENO (RFC 8547): encryption negotiation option codec and negotiation, sans-IO.

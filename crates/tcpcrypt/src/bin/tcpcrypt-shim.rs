@@ -1,0 +1,2 @@
+//! Conformance shim (see `docs/SHIM.md`).
+fn main() {}

@@ -1,0 +1,1 @@
+//! tcpcrypt (RFC 8548): key exchange, key schedule, framing, rekey and resumption, sans-IO.
