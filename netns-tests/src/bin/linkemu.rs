@@ -1,0 +1,2 @@
+//! TUN link emulator (under construction).
+fn main() {}

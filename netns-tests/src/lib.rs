@@ -1,0 +1,1 @@
+//! Linux network-namespace test harness (under construction).
