@@ -1,1 +1,835 @@
-//! Linux network-namespace test harness (under construction).
+//! Linux network-namespace test harness for end-to-end tests of tcpcrypt-rs.
+//!
+//! Everything a test creates (namespaces, veth pairs, TUN devices, processes, temp dirs) is
+//! owned by an RAII guard that removes it on drop, also when the test fails. Names carry the
+//! prefix [`PREFIX`], the test process id and a counter, so parallel tests and parallel test
+//! binaries never collide, and [`cleanup_leftovers`] can remove what a crashed run left behind
+//! (only objects whose owning pid is gone).
+//!
+//! Traffic stays inside namespaces the test made: 10.201.N.0/24 and fd01:0:0:N::/64.
+//!
+//! Skips: [`require_env`] says why the suite cannot run (not root, no `/dev/net/tun`, a tool
+//! missing). The [`netns_gate!`] macro turns that into a `SKIP` line, or into a test failure when
+//! `TCPCRYPT_REQUIRE_NETNS=1` (CI), so the suite can never be skipped silently.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Once};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+
+/// Prefix of every namespace, link and temp dir this harness creates.
+pub const PREFIX: &str = "tcx";
+
+/// Environment variable that turns a skip into a failure (set by CI).
+pub const REQUIRE_ENV: &str = "TCPCRYPT_REQUIRE_NETNS";
+
+/// Environment variable naming the marker file that [`mark_ran`] appends to.
+pub const MARKER_ENV: &str = "TCPCRYPT_NETNS_MARKER";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static CLEANUP: Once = Once::new();
+
+/// Errors of the harness. Each names the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// An OS call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The step.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A command exited unsuccessfully.
+    #[error("command `{cmd}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        cmd: String,
+        /// Its exit status.
+        status: ExitStatus,
+        /// Its standard error, lossily decoded.
+        stderr: String,
+    },
+    /// A bounded wait ran out.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// A child's output did not have the expected form.
+    #[error("unexpected output from {what}")]
+    BadOutput {
+        /// Which program.
+        what: &'static str,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> HarnessError {
+    move |source| HarnessError::Io { what, source }
+}
+
+/// Why the netns suite cannot run here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    /// The effective uid is not 0.
+    #[error("not running as root")]
+    NotRoot,
+    /// `/dev/net/tun` does not exist.
+    #[error("/dev/net/tun is missing")]
+    NoTun,
+    /// A required program is not on `PATH`.
+    #[error("required tool `{0}` not found on PATH")]
+    MissingTool(&'static str),
+    /// `ip netns add` does not work (e.g. inside an unprivileged container).
+    #[error("cannot create network namespaces")]
+    NoNetns,
+}
+
+/// Whether `TCPCRYPT_REQUIRE_NETNS=1` is set: skips must then fail.
+pub fn netns_required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
+}
+
+/// `Err(NotRoot)` unless the effective uid is 0 (read from `/proc/self/status`).
+pub fn require_root() -> Result<(), SkipReason> {
+    let status = fs::read_to_string("/proc/self/status").map_err(|_| SkipReason::NotRoot)?;
+    // "Uid:\treal\teffective\tsaved\tfs"
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().nth(1));
+    match euid {
+        Some("0") => Ok(()),
+        _ => Err(SkipReason::NotRoot),
+    }
+}
+
+fn find_tool(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .any(|dir| dir.join(tool).is_file())
+}
+
+/// Checks root, `/dev/net/tun`, `ip` plus the given `tools`, and that namespaces can be made.
+/// Also removes leftovers of crashed runs (once per process).
+pub fn require_env(tools: &[&'static str]) -> Result<(), SkipReason> {
+    require_root()?;
+    if !Path::new("/dev/net/tun").exists() {
+        return Err(SkipReason::NoTun);
+    }
+    for tool in std::iter::once(&"ip").chain(tools) {
+        if !find_tool(tool) {
+            return Err(SkipReason::MissingTool(tool));
+        }
+    }
+    cleanup_leftovers();
+    Netns::new().map(drop).map_err(|_| SkipReason::NoNetns)
+}
+
+/// Appends `test` to the marker file named by `TCPCRYPT_NETNS_MARKER` (if set), so CI can
+/// prove the suite ran. Call at the end of a test, after its assertions.
+pub fn mark_ran(test: &str) -> Result<(), HarnessError> {
+    let Some(path) = std::env::var_os(MARKER_ENV) else {
+        return Ok(());
+    };
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err("open marker file"))?;
+    writeln!(f, "{test}").map_err(io_err("write marker file"))
+}
+
+/// Gate at the top of a netns test: `netns_gate!("name", &["curl"]);`.
+///
+/// Prints `SKIP name: reason` and returns from the test when the environment cannot run it,
+/// or panics when `TCPCRYPT_REQUIRE_NETNS=1`.
+#[macro_export]
+macro_rules! netns_gate {
+    ($name:expr, $tools:expr) => {
+        if let Err(reason) = $crate::require_env($tools) {
+            if $crate::netns_required() {
+                panic!(
+                    "{}: netns suite required ({}=1) but cannot run: {}",
+                    $name,
+                    $crate::REQUIRE_ENV,
+                    reason
+                );
+            }
+            println!("SKIP {}: {}", $name, reason);
+            eprintln!("SKIP {}: {}", $name, reason);
+            return;
+        }
+    };
+}
+
+/// A fresh name `tcx<pid><kind><n>`; `kind` is one letter. At most 14 bytes for kinds used
+/// by links (IFNAMSIZ is 16 including the NUL, links add a one-letter suffix).
+pub fn unique_name(kind: char) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{PREFIX}{}{kind}{n}", std::process::id())
+}
+
+/// The small number `n` for address plans (10.201.n.0/24), unique within this process.
+pub fn unique_subnet() -> u8 {
+    // 1..=250, wraps; tests in one process never hold 250 subnets at once.
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    u8::try_from(n % 250).map_or(1, |v| v + 1)
+}
+
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn is_stale(name: &str) -> bool {
+    match owner_pid(name) {
+        Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
+}
+
+/// Removes namespaces, root-namespace links and temp dirs with our prefix whose owning
+/// process is gone. Runs once per process; errors are ignored (best effort).
+pub fn cleanup_leftovers() {
+    CLEANUP.call_once(|| {
+        if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let name = line.split_whitespace().next().unwrap_or("");
+                if is_stale(name) {
+                    let _ = Command::new("ip").args(["netns", "del", name]).status();
+                }
+            }
+        }
+        if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                // "12: tcx123t4a: <...>" or "13: tcx1v2a@if3: <...>"
+                let name = line
+                    .split(':')
+                    .nth(1)
+                    .map(str::trim)
+                    .and_then(|n| n.split('@').next())
+                    .unwrap_or("");
+                if is_stale(name) {
+                    let _ = Command::new("ip").args(["link", "del", name]).status();
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(std::env::temp_dir()) {
+            for entry in rd.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if is_stale(&name) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    });
+}
+
+fn cmd_line(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs `cmd` to completion; a non-zero exit becomes [`HarnessError::Command`].
+pub fn run(cmd: &mut Command) -> Result<Output, HarnessError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io_err("spawn command"))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(HarnessError::Command {
+            cmd: cmd_line(cmd),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// `ip ARGS...` in the root namespace.
+pub fn ip(args: &[&str]) -> Result<Output, HarnessError> {
+    run(Command::new("ip").args(args))
+}
+
+/// A network namespace, deleted (with every process still in it) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `tcx<pid>n<k>` with `lo` up and IPv6 DAD disabled for new interfaces.
+    pub fn new() -> Result<Self, HarnessError> {
+        let name = unique_name('n');
+        ip(&["netns", "add", &name])?;
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        for key in ["all", "default"] {
+            ns.sysctl(&format!("net.ipv6.conf.{key}.accept_dad"), "0")?;
+            ns.sysctl(&format!("net.ipv6.conf.{key}.disable_ipv6"), "0")?;
+        }
+        Ok(ns)
+    }
+
+    /// The namespace name (for `ip -n` / `ip netns exec`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A `Command` running `program args` inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]).args(args);
+        c
+    }
+
+    /// Runs `program args` inside the namespace to completion; non-zero exit is an error.
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<Output, HarnessError> {
+        run(&mut self.command(program, args))
+    }
+
+    /// `ip -n NS args...`.
+    pub fn ip(&self, args: &[&str]) -> Result<Output, HarnessError> {
+        run(Command::new("ip").args(["-n", &self.name]).args(args))
+    }
+
+    /// Sets a sysctl inside the namespace (writes `/proc/sys` from inside it).
+    pub fn sysctl(&self, key: &str, value: &str) -> Result<(), HarnessError> {
+        self.exec("sysctl", &["-q", "-w", &format!("{key}={value}")])
+            .map(drop)
+    }
+
+    /// Spawns `program args` inside the namespace as a guarded background process
+    /// (stdout piped, stderr inherited).
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Result<Child, HarnessError> {
+        Child::spawn(self.command(program, args))
+    }
+
+    /// Polls (bounded by `timeout`) until some socket in the namespace listens on TCP `port`.
+    pub fn wait_tcp_listen(&self, port: u16, timeout: Duration) -> Result<(), HarnessError> {
+        let start = Instant::now();
+        let filter = format!("sport = :{port}");
+        while start.elapsed() < timeout {
+            let out = self.exec("ss", &["-H", "-l", "-t", "-n", &filter])?;
+            if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(HarnessError::Timeout {
+            what: "TCP listener",
+            after: timeout,
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The IPv4 and IPv6 addresses of one end of a link: 10.201.N.host/24, fd01:0:0:N::host/64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addrs {
+    /// IPv4 address.
+    pub v4: Ipv4Addr,
+    /// IPv6 address.
+    pub v6: Ipv6Addr,
+}
+
+impl Addrs {
+    /// The address plan for host `host` (1 or 2) in subnet `n`.
+    pub fn plan(n: u8, host: u8) -> Self {
+        Self {
+            v4: Ipv4Addr::new(10, 201, n, host),
+            v6: Ipv6Addr::new(0xfd01, 0, 0, u16::from(n), 0, 0, 0, u16::from(host)),
+        }
+    }
+
+    /// The address of the given family.
+    pub fn get(&self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(self.v6)
+        } else {
+            IpAddr::V4(self.v4)
+        }
+    }
+}
+
+/// `http://ADDR:PORT/path` with IPv6 brackets.
+pub fn url(addr: IpAddr, port: u16, path: &str) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("http://{a}:{port}/{path}"),
+        IpAddr::V6(a) => format!("http://[{a}]:{port}/{path}"),
+    }
+}
+
+/// Assigns both address families (IPv6 with `nodad`) to `dev` in `ns` and brings it up.
+pub fn configure_link(ns: &Netns, dev: &str, addrs: Addrs) -> Result<(), HarnessError> {
+    ns.sysctl(&format!("net.ipv6.conf.{dev}.accept_dad"), "0")?;
+    ns.ip(&["addr", "add", &format!("{}/24", addrs.v4), "dev", dev])?;
+    ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{}/64", addrs.v6),
+        "dev",
+        dev,
+        "nodad",
+    ])?;
+    ns.ip(&["link", "set", dev, "up"]).map(drop)
+}
+
+/// A veth pair from namespace A to namespace B, addressed in 10.201.N.0/24 and fd01:0:0:N::/64
+/// (A = host 1, B = host 2). Deleted on drop.
+#[derive(Debug)]
+pub struct Veth {
+    ns_a: String,
+    a: String,
+    b: String,
+    subnet: u8,
+}
+
+impl Veth {
+    /// Creates and addresses the pair, both ends up.
+    pub fn new(ns_a: &Netns, ns_b: &Netns) -> Result<Self, HarnessError> {
+        let base = unique_name('v');
+        let (a, b) = (format!("{base}a"), format!("{base}b"));
+        ip(&[
+            "link",
+            "add",
+            &a,
+            "netns",
+            ns_a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+            "netns",
+            ns_b.name(),
+        ])?;
+        let veth = Self {
+            ns_a: ns_a.name().to_owned(),
+            a,
+            b,
+            subnet: unique_subnet(),
+        };
+        configure_link(ns_a, &veth.a, veth.addr_a())?;
+        configure_link(ns_b, &veth.b, veth.addr_b())?;
+        Ok(veth)
+    }
+
+    /// Interface name in namespace A.
+    pub fn name_a(&self) -> &str {
+        &self.a
+    }
+
+    /// Interface name in namespace B.
+    pub fn name_b(&self) -> &str {
+        &self.b
+    }
+
+    /// Addresses of the A end.
+    pub fn addr_a(&self) -> Addrs {
+        Addrs::plan(self.subnet, 1)
+    }
+
+    /// Addresses of the B end.
+    pub fn addr_b(&self) -> Addrs {
+        Addrs::plan(self.subnet, 2)
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["-n", &self.ns_a, "link", "del", &self.a])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A background process, killed and reaped on drop. Its stdout is read line by line by a
+/// helper thread so reads can be bounded in time.
+#[derive(Debug)]
+pub struct Child {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Child {
+    /// Spawns `cmd` with stdin and stdout piped and stderr inherited.
+    pub fn spawn(mut cmd: Command) -> Result<Self, HarnessError> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(io_err("spawn background process"))?;
+        let (tx, lines) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Self { child, lines })
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Next stdout line, waiting at most `timeout`.
+    pub fn read_line(&self, timeout: Duration) -> Result<String, HarnessError> {
+        self.lines
+            .recv_timeout(timeout)
+            .map_err(|_| HarnessError::Timeout {
+                what: "a line from a child process",
+                after: timeout,
+            })
+    }
+
+    /// Skips stdout lines until one starts with `prefix`; returns it. Bounded by `timeout`.
+    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> Result<String, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.read_line(left)?;
+            if line.starts_with(prefix) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// Closes the child's stdin (a polite stop request for `linkemu`).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// Waits (bounded) for the child to exit by itself; kills it on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().map_err(io_err("wait for child"))? {
+                return Ok(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Err(HarnessError::Timeout {
+            what: "child exit",
+            after: timeout,
+        })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory `$TMPDIR/tcx<pid>d<k>`, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates the directory.
+    pub fn new() -> Result<Self, HarnessError> {
+        let path = std::env::temp_dir().join(unique_name('d'));
+        fs::create_dir_all(&path).map_err(io_err("create temp dir"))?;
+        Ok(Self { path })
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Writes `len` pseudo-random bytes from `seed` (ChaCha8) to `path`.
+pub fn write_random_file(path: &Path, len: usize, seed: u64) -> Result<(), HarnessError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut f = fs::File::create(path).map_err(io_err("create data file"))?;
+    let mut buf = [0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len());
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        rng.fill_bytes(chunk);
+        f.write_all(chunk).map_err(io_err("write data file"))?;
+        left -= n;
+    }
+    f.sync_all().map_err(io_err("sync data file"))
+}
+
+/// SHA-256 of a file's contents, lower-case hex.
+pub fn sha256_file(path: &Path) -> Result<String, HarnessError> {
+    let mut f = fs::File::open(path).map_err(io_err("open file to hash"))?;
+    let mut h = Sha256::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err("read file to hash"))?;
+        match buf.get(..n) {
+            Some([]) | None => break,
+            Some(chunk) => h.update(chunk),
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Impairments for [`LinkEmu`]; each maps to a `linkemu` flag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Impairments {
+    /// One-way delay in milliseconds.
+    pub delay_ms: u64,
+    /// Uniform jitter (+/-) in milliseconds.
+    pub jitter_ms: u64,
+    /// Loss probability in percent.
+    pub loss_pct: f64,
+    /// Reordering probability in percent.
+    pub reorder_pct: f64,
+    /// Duplication probability in percent.
+    pub dup_pct: f64,
+    /// RNG seed.
+    pub seed: u64,
+    /// MTU of both TUN devices.
+    pub mtu: u16,
+}
+
+impl Default for Impairments {
+    fn default() -> Self {
+        Self {
+            delay_ms: 0,
+            jitter_ms: 0,
+            loss_pct: 0.0,
+            reorder_pct: 0.0,
+            dup_pct: 0.0,
+            seed: 1,
+            mtu: 1500,
+        }
+    }
+}
+
+/// Counters `linkemu` prints on a clean stop (`STATS key=value ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmuStats {
+    /// Packets read from either TUN device.
+    pub rx: u64,
+    /// Packets written to either TUN device.
+    pub tx: u64,
+    /// Packets dropped by emulated loss.
+    pub lost: u64,
+    /// Extra copies made by emulated duplication.
+    pub duplicated: u64,
+    /// Packets held back for reordering.
+    pub reordered: u64,
+    /// Packets dropped because the queue was full, too big, or the write failed.
+    pub dropped: u64,
+}
+
+impl EmuStats {
+    fn parse(line: &str) -> Option<Self> {
+        let mut s = Self::default();
+        for kv in line.strip_prefix("STATS")?.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            let v: u64 = v.parse().ok()?;
+            match k {
+                "rx" => s.rx = v,
+                "tx" => s.tx = v,
+                "lost" => s.lost = v,
+                "duplicated" => s.duplicated = v,
+                "reordered" => s.reordered = v,
+                "dropped" => s.dropped = v,
+                _ => {}
+            }
+        }
+        Some(s)
+    }
+}
+
+/// A running `linkemu` joining namespaces A and B by two TUN devices, addressed like
+/// [`Veth`] (A = host 1, B = host 2 of 10.201.N.0/24 and fd01:0:0:N::/64).
+#[derive(Debug)]
+pub struct LinkEmu {
+    child: Child,
+    tun_a: String,
+    tun_b: String,
+    subnet: u8,
+}
+
+impl LinkEmu {
+    /// Starts `linkemu` (path `bin`, e.g. `env!("CARGO_BIN_EXE_linkemu")`), waits for READY,
+    /// then addresses both TUN devices.
+    pub fn start(
+        bin: &str,
+        ns_a: &Netns,
+        ns_b: &Netns,
+        imp: Impairments,
+    ) -> Result<Self, HarnessError> {
+        let base = unique_name('t');
+        let (tun_a, tun_b) = (format!("{base}a"), format!("{base}b"));
+        let mut cmd = Command::new(bin);
+        cmd.args(["--tun-a", &tun_a, "--ns-a", ns_a.name()])
+            .args(["--tun-b", &tun_b, "--ns-b", ns_b.name()])
+            .args(["--delay-ms", &imp.delay_ms.to_string()])
+            .args(["--jitter-ms", &imp.jitter_ms.to_string()])
+            .args(["--loss-pct", &imp.loss_pct.to_string()])
+            .args(["--reorder-pct", &imp.reorder_pct.to_string()])
+            .args(["--dup-pct", &imp.dup_pct.to_string()])
+            .args(["--seed", &imp.seed.to_string()])
+            .args(["--mtu", &imp.mtu.to_string()])
+            .args(["--max-runtime-s", "600"]);
+        let child = Child::spawn(cmd)?;
+        let emu = Self {
+            child,
+            tun_a,
+            tun_b,
+            subnet: unique_subnet(),
+        };
+        emu.child.wait_line("READY", Duration::from_secs(20))?;
+        configure_link(ns_a, &emu.tun_a, emu.addr_a())?;
+        configure_link(ns_b, &emu.tun_b, emu.addr_b())?;
+        Ok(emu)
+    }
+
+    /// TUN name in namespace A.
+    pub fn name_a(&self) -> &str {
+        &self.tun_a
+    }
+
+    /// TUN name in namespace B.
+    pub fn name_b(&self) -> &str {
+        &self.tun_b
+    }
+
+    /// Addresses of the A end.
+    pub fn addr_a(&self) -> Addrs {
+        Addrs::plan(self.subnet, 1)
+    }
+
+    /// Addresses of the B end.
+    pub fn addr_b(&self) -> Addrs {
+        Addrs::plan(self.subnet, 2)
+    }
+
+    /// Asks `linkemu` to stop (closes its stdin) and returns its counters.
+    pub fn stop(mut self) -> Result<EmuStats, HarnessError> {
+        self.child.close_stdin();
+        let line = self.child.wait_line("STATS", Duration::from_secs(10))?;
+        let _ = self.child.wait_exit(Duration::from_secs(5));
+        EmuStats::parse(&line).ok_or(HarnessError::BadOutput { what: "linkemu" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn owner_pid_parses_our_names_only() {
+        assert_eq!(owner_pid("tcx1234n5"), Some(1234));
+        assert_eq!(owner_pid("tcx77v0a"), Some(77));
+        assert_eq!(owner_pid("eth0"), None);
+        assert_eq!(owner_pid("tcxn1"), None);
+    }
+
+    #[test]
+    fn unique_names_fit_ifnamsiz_with_suffix() {
+        let n = unique_name('t');
+        // pid_max is at most 4194304 (7 digits); a counter below 1000 keeps us at 14 + suffix.
+        assert!(n.len() < 15 || std::process::id() > 4_194_304, "{n}");
+        assert_ne!(unique_name('t'), unique_name('t'));
+    }
+
+    #[test]
+    fn addr_plan_and_urls() {
+        let a = Addrs::plan(7, 2);
+        assert_eq!(a.v4, Ipv4Addr::new(10, 201, 7, 2));
+        assert_eq!(a.v6.to_string(), "fd01:0:0:7::2");
+        assert_eq!(url(a.get(false), 80, "f"), "http://10.201.7.2:80/f");
+        assert_eq!(url(a.get(true), 80, "f"), "http://[fd01:0:0:7::2]:80/f");
+    }
+
+    #[test]
+    fn stats_line_parses() {
+        let s = EmuStats::parse("STATS rx=10 tx=9 lost=1 duplicated=0 reordered=2 dropped=0");
+        assert_eq!(
+            s,
+            Some(EmuStats {
+                rx: 10,
+                tx: 9,
+                lost: 1,
+                duplicated: 0,
+                reordered: 2,
+                dropped: 0
+            })
+        );
+        assert_eq!(EmuStats::parse("READY"), None);
+    }
+
+    #[test]
+    fn sha256_of_known_content() {
+        let d = TempDir::new().unwrap();
+        let p = d.path().join("abc");
+        fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let q = d.path().join("rnd");
+        write_random_file(&q, 100_000, 9).unwrap();
+        assert_eq!(fs::metadata(&q).unwrap().len(), 100_000);
+        let r = d.path().join("rnd2");
+        write_random_file(&r, 100_000, 9).unwrap();
+        assert_eq!(sha256_file(&q).unwrap(), sha256_file(&r).unwrap());
+    }
+}
