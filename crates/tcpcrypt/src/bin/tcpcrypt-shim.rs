@@ -1,2 +1,0 @@
-//! Conformance shim (see `docs/SHIM.md`).
-fn main() {}
