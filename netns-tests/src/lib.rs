@@ -151,6 +151,13 @@ pub fn mark_ran(test: &str) -> Result<(), HarnessError> {
     writeln!(f, "{test}").map_err(io_err("write marker file"))
 }
 
+/// Prints `SKIP test: reason` straight to the process's stderr, bypassing libtest's output
+/// capture so the line is visible in a normal `cargo test` run.
+pub fn report_skip(test: &str, reason: &SkipReason) {
+    let line = format!("SKIP {test}: {reason} (set {REQUIRE_ENV}=1 to make this a failure)\n");
+    let _ = io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Gate at the top of a netns test: `netns_gate!("name", &["curl"]);`.
 ///
 /// Prints `SKIP name: reason` and returns from the test when the environment cannot run it,
@@ -167,8 +174,7 @@ macro_rules! netns_gate {
                     reason
                 );
             }
-            println!("SKIP {}: {}", $name, reason);
-            eprintln!("SKIP {}: {}", $name, reason);
+            $crate::report_skip($name, &reason);
             return;
         }
     };
@@ -318,7 +324,7 @@ impl Netns {
     }
 
     /// Spawns `program args` inside the namespace as a guarded background process
-    /// (stdout piped, stderr inherited).
+    /// (stdin and stdout piped, stderr inherited).
     pub fn spawn(&self, program: &str, args: &[&str]) -> Result<Child, HarnessError> {
         Child::spawn(self.command(program, args))
     }
@@ -469,6 +475,15 @@ impl Veth {
     pub fn addr_b(&self) -> Addrs {
         Addrs::plan(self.subnet, 2)
     }
+
+    /// Sets `gso_max_segs 1` on both ends, so every packet on the wire is at most one MSS.
+    /// Without it veth carries 64 KiB GSO super-packets and a per-packet rule such as
+    /// `numgen random mod 100 < 1 drop` sees only a few dozen packets per megabyte.
+    pub fn limit_gso(&self, ns_a: &Netns, ns_b: &Netns) -> Result<(), HarnessError> {
+        ns_a.ip(&["link", "set", &self.a, "gso_max_segs", "1"])?;
+        ns_b.ip(&["link", "set", &self.b, "gso_max_segs", "1"])
+            .map(drop)
+    }
 }
 
 impl Drop for Veth {
@@ -489,12 +504,12 @@ pub struct Child {
 }
 
 impl Child {
-    /// Spawns `cmd` with stdin and stdout piped and stderr inherited.
+    /// Spawns `cmd` with stdin and stdout piped (stderr as configured on `cmd`, default
+    /// inherited).
     pub fn spawn(mut cmd: Command) -> Result<Self, HarnessError> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .map_err(io_err("spawn background process"))?;
         let (tx, lines) = mpsc::channel();
@@ -769,6 +784,123 @@ impl LinkEmu {
     }
 }
 
+/// Outcome of [`http_transfer`]: hashes of the served and the fetched file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// SHA-256 (hex) of the file the server served.
+    pub sent_sha256: String,
+    /// SHA-256 (hex) of the file curl wrote.
+    pub received_sha256: String,
+    /// Size of the fetched file in bytes.
+    pub received_len: u64,
+}
+
+/// Port the HTTP server of [`http_transfer`] listens on (inside the server namespace).
+pub const HTTP_PORT: u16 = 8080;
+
+/// Serves `len` seeded random bytes with `python3 -m http.server` bound to `server_addr`
+/// inside `server`, fetches them with `curl` from inside `client` (at most `max_time`), and
+/// returns both hashes. The server is stopped before returning.
+pub fn http_transfer(
+    server: &Netns,
+    client: &Netns,
+    server_addr: IpAddr,
+    len: usize,
+    seed: u64,
+    max_time: Duration,
+) -> Result<Transfer, HarnessError> {
+    let dir = TempDir::new()?;
+    let www = dir.path().join("www");
+    fs::create_dir_all(&www).map_err(io_err("create www dir"))?;
+    let file = www.join("blob.bin");
+    write_random_file(&file, len, seed)?;
+    let sent_sha256 = sha256_file(&file)?;
+    let (addr, port) = (server_addr.to_string(), HTTP_PORT.to_string());
+    let www_str = www.to_string_lossy().into_owned();
+    let mut cmd = server.command(
+        "python3",
+        &[
+            "-m",
+            "http.server",
+            "--bind",
+            &addr,
+            "--directory",
+            &www_str,
+            &port,
+        ],
+    );
+    cmd.stderr(Stdio::null());
+    let _srv = Child::spawn(cmd)?;
+    server.wait_tcp_listen(HTTP_PORT, Duration::from_secs(20))?;
+    let out = dir.path().join("fetched.bin");
+    let out_str = out.to_string_lossy().into_owned();
+    client.exec(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "--noproxy",
+            "*",
+            "--max-time",
+            &max_time.as_secs().to_string(),
+            "-o",
+            &out_str,
+            &url(server_addr, HTTP_PORT, "blob.bin"),
+        ],
+    )?;
+    let received_len = fs::metadata(&out)
+        .map_err(io_err("stat fetched file"))?
+        .len();
+    Ok(Transfer {
+        sent_sha256,
+        received_sha256: sha256_file(&out)?,
+        received_len,
+    })
+}
+
+/// Pings `addr` `count` times from inside `ns` (0.2 s apart) and returns the minimum RTT.
+pub fn ping_min_rtt(ns: &Netns, addr: IpAddr, count: u32) -> Result<Duration, HarnessError> {
+    let out = ns.exec(
+        "ping",
+        &[
+            "-n",
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            &addr.to_string(),
+        ],
+    )?;
+    parse_ping_min(&String::from_utf8_lossy(&out.stdout))
+        .ok_or(HarnessError::BadOutput { what: "ping" })
+}
+
+/// Minimum RTT from ping's summary `rtt min/avg/max/mdev = 20.5/20.6/20.7/0.1 ms`.
+fn parse_ping_min(text: &str) -> Option<Duration> {
+    let line = text.lines().find(|l| l.contains("min/avg/max"))?;
+    let nums = line.split('=').nth(1)?.trim();
+    let min_ms: f64 = nums.split('/').next()?.trim().parse().ok()?;
+    Duration::try_from_secs_f64(min_ms / 1000.0).ok()
+}
+
+/// Sum of all `counter packets N` values in `nft list table FAMILY NAME` inside `ns`.
+pub fn nft_counter_packets(ns: &Netns, family: &str, table: &str) -> Result<u64, HarnessError> {
+    let out = ns.exec("nft", &["list", "table", family, table])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut total = 0u64;
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "packets" {
+            let n = words.next().and_then(|n| n.parse::<u64>().ok());
+            total += n.ok_or(HarnessError::BadOutput { what: "nft" })?;
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -797,6 +929,13 @@ mod tests {
         assert_eq!(a.v6.to_string(), "fd01:0:0:7::2");
         assert_eq!(url(a.get(false), 80, "f"), "http://10.201.7.2:80/f");
         assert_eq!(url(a.get(true), 80, "f"), "http://[fd01:0:0:7::2]:80/f");
+    }
+
+    #[test]
+    fn ping_summary_parses() {
+        let text = "3 packets transmitted, 3 received\nrtt min/avg/max/mdev = 20.517/20.552/20.577/0.025 ms\n";
+        assert_eq!(parse_ping_min(text), Some(Duration::from_micros(20_517)));
+        assert_eq!(parse_ping_min("100% packet loss"), None);
     }
 
     #[test]
