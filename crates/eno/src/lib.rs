@@ -19,6 +19,28 @@
 //! mandatory encryption:    if n.must_abort() { abort with RST }
 //! ```
 //!
+//! A whole three-way handshake (RFC 8547 §6, Figure 9):
+//!
+//! ```
+//! use eno::{Config, EnoSlot, Negotiation, TepId, TepOffer, NON_SYN_OPTION};
+//!
+//! let cfg = Config { teps: vec![TepOffer::new(TepId::X25519.0)], ..Config::default() };
+//! let mut a = Negotiation::active(&cfg);
+//! let mut b = Negotiation::passive(&cfg);
+//!
+//! let syn = a.syn_option().unwrap().to_vec();                 // 45 03 23
+//! b.on_segment(true, false, EnoSlot::One(&syn));
+//! let synack = b.syn_option().unwrap().to_vec();              // 45 04 01 23
+//! a.on_segment(true, true, EnoSlot::One(&synack));
+//! assert!(a.must_send_option());                              // third ACK carries 45 02
+//! b.on_segment(false, true, EnoSlot::One(&NON_SYN_OPTION));
+//!
+//! let n = b.outcome().and_then(|o| o.negotiated()).unwrap();
+//! assert_eq!(n.sessid_byte, 0x23);
+//! assert_eq!(n.transcript, [0x45, 0x03, 0x23, 0x45, 0x04, 0x01, 0x23]);
+//! assert!(a.is_enabled() && b.is_enabled());
+//! ```
+//!
 //! A passive opener can choose its answer (tcpcrypt resumption) with
 //! [`Negotiation::passive_with_selector`]; an active opener can reject B's suboption data with
 //! [`Negotiation::with_validator`]. We never send SYN data.

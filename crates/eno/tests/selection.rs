@@ -253,3 +253,10 @@ fn default_config_sends_vacuous_probe_and_falls_back() {
         Some(&Outcome::Disabled(DisableReason::NoCommonTep))
     );
 }
+
+#[test]
+fn negotiation_is_send_so_the_stack_can_move_connections() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Negotiation>();
+    assert_send::<Outcome>();
+}
