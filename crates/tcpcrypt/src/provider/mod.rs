@@ -92,3 +92,16 @@ pub trait CryptoProvider: Send + Sync + 'static {
     /// An AEAD key for `cipher` (`key` is ae_key_len bytes).
     fn aead_key(&self, cipher: Cipher, key: &[u8]) -> Result<Box<dyn AeadKey>, KeyError>;
 }
+
+mod nist;
+pub mod ring;
+pub mod rustcrypto;
+mod x25519;
+mod x448;
+
+/// The provider the protocol uses unless told otherwise: the one with the faster AEADs on
+/// this kind of machine, *ring* (AES-128-GCM at 16 KiB: see docs/BENCHMARKS.md). Both
+/// providers compute identical bytes (`tests/cross_provider.rs`).
+pub fn default_provider() -> &'static dyn CryptoProvider {
+    &ring::PROVIDER
+}
