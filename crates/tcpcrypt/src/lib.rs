@@ -24,3 +24,6 @@ pub use frame::FrameKey;
 pub use init::{Init1, Init1Repr, Init2, Init2Repr};
 pub use resume::{ResumptionCache, ResumptionTicket};
 pub use session::{Role, Session, SessionState};
+
+#[doc(hidden)]
+pub use session::{fuzz_frames, fuzz_init1, fuzz_init2};

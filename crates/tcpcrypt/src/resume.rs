@@ -162,6 +162,20 @@ pub struct ResumeSecret {
     pub chain: ChainId,
 }
 
+impl ResumeSecret {
+    /// A fixed secret for the fuzzing entry points (never for real connections).
+    pub(crate) fn for_fuzzing(original_role: Role) -> Self {
+        ResumeSecret {
+            ss: Secret::from_bytes([0x42; 32]),
+            index: 1,
+            tep: Tep::X25519,
+            cipher: Cipher::Aes128Gcm,
+            original_role,
+            chain: ChainId(u64::MAX),
+        }
+    }
+}
+
 /// Everything needed to start a resumed session: ss[i] and sn[i].
 #[derive(Debug)]
 pub struct Resumption {
@@ -178,6 +192,13 @@ impl Resumption {
     /// The secret's metadata.
     pub fn secret(&self) -> &ResumeSecret {
         &self.secret
+    }
+
+    pub(crate) fn for_fuzzing(secret: ResumeSecret) -> Self {
+        Resumption {
+            secret,
+            sn: vec![1, 2],
+        }
     }
 
     pub(crate) fn into_parts(self) -> (ResumeSecret, Vec<u8>) {

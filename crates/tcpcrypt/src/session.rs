@@ -798,3 +798,134 @@ fn fresh_tep(tep_byte: u8) -> Result<Tep, Error> {
     }
     Tep::from_id(tep_byte).ok_or_else(|| ProtocolError::UnsupportedTep { tep_byte }.into())
 }
+
+/// Fuzzing entry point (for the lead's fuzz harnesses): decodes `data` as Init1 for every TEP
+/// and feeds it to a session waiting for Init1. Never panics.
+#[doc(hidden)]
+pub fn fuzz_init1(data: &[u8]) {
+    for tep in Tep::ALL {
+        if let Ok(Decoded::Complete(m)) = Init1::decode(data, tep) {
+            let repr = m.to_repr();
+            let again = repr.to_bytes().unwrap_or_default();
+            debug_assert!(m.trailer().is_empty() == (again.as_slice() == m.as_bytes()));
+        }
+    }
+    if let Some(mut s) = fuzz_session(Role::B) {
+        let _ = s.handle_stream(data);
+        let _ = s.read(&mut [0u8; 64]);
+        let _ = s.on_tcp_fin();
+    }
+}
+
+/// Fuzzing entry point: decodes `data` as Init2 for every TEP and feeds it to a session
+/// waiting for Init2. Never panics.
+#[doc(hidden)]
+pub fn fuzz_init2(data: &[u8]) {
+    for tep in Tep::ALL {
+        if let Ok(Decoded::Complete(m)) = Init2::decode(data, tep) {
+            let _ = m.to_repr().to_bytes();
+            let _ = (m.cipher(), m.nonce(), m.public_key(), m.trailer());
+        }
+    }
+    if let Some(mut s) = fuzz_session(Role::A) {
+        let mut sink = [0u8; 256];
+        while s.poll_stream(&mut sink) > 0 {}
+        let _ = s.handle_stream(data);
+        let _ = s.read(&mut [0u8; 64]);
+        let _ = s.write(b"x");
+    }
+}
+
+fn fuzz_session(role: Role) -> Option<Session> {
+    let p = crate::provider::default_provider();
+    let kx = p.kx_from_private(Tep::X25519, &[0x5a; 32]).ok()?;
+    let cfg = Config {
+        ciphers: Cipher::ALL.to_vec(),
+        ..Config::default()
+    };
+    Session::fresh_with_keys(role, Tep::X25519.id(), &[], cfg, p, kx, [0x17; NONCE_LEN]).ok()
+}
+
+fn fuzz_resumed_pair() -> Option<(Session, Session)> {
+    let p = crate::provider::default_provider();
+    let mk = |role: Role| {
+        let secret = crate::resume::ResumeSecret::for_fuzzing(role);
+        Session::resumed(role, Resumption::for_fuzzing(secret), Config::default(), p).ok()
+    };
+    Some((mk(Role::A)?, mk(Role::B)?))
+}
+
+/// Fuzzing entry point: runs a script over an established (resumed) pair A <-> B. Each
+/// script byte picks an operation (write, keep-alive, deliver some bytes, deliver with a
+/// flipped bit, close, TCP FIN); the rest of `data` after a 0xff byte goes raw into B's
+/// `handle_stream`. Checks (debug builds) that B only ever reads a prefix of what A wrote:
+/// tampered frames never yield plaintext. Returns the number of plaintext bytes B read
+/// during the script. Never panics in release builds.
+#[doc(hidden)]
+pub fn fuzz_frames(data: &[u8]) -> usize {
+    let Some((mut a, mut b)) = fuzz_resumed_pair() else {
+        return 0;
+    };
+    let (script, raw) = match data.iter().position(|&x| x == 0xff) {
+        Some(i) => (data.get(..i).unwrap_or_default(), data.get(i + 1..)),
+        None => (data, None),
+    };
+    let mut written: Vec<u8> = Vec::new();
+    let mut read: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut it = script.iter().copied();
+    while let Some(op) = it.next() {
+        let arg = usize::from(it.next().unwrap_or(0));
+        match op % 9 {
+            0 => {
+                let chunk = vec![op; arg * 7];
+                if let Ok(n) = a.write(&chunk) {
+                    written.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                }
+            }
+            1 => {
+                let _ = b.write(&vec![op; arg]);
+            }
+            2 => {
+                let _ = a.keepalive();
+            }
+            3 => {
+                let _ = b.keepalive();
+            }
+            4 | 5 => {
+                let n = a.poll_stream(buf.get_mut(..arg * 3 + 1).unwrap_or_default());
+                if let Some(chunk) = buf.get_mut(..n) {
+                    if op % 9 == 5 {
+                        if let Some(x) = chunk.get_mut(arg % n.max(1)) {
+                            *x ^= 1 << (op % 8);
+                        }
+                    }
+                    let _ = b.handle_stream(chunk);
+                }
+            }
+            6 => {
+                let n = b.poll_stream(&mut buf);
+                let _ = a.handle_stream(buf.get(..n).unwrap_or_default());
+            }
+            7 => {
+                let _ = if arg % 2 == 0 { a.close() } else { b.close() };
+            }
+            _ => {
+                let _ = b.on_tcp_fin();
+            }
+        }
+        while let Ok(n) = b.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            read.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        debug_assert!(written.starts_with(&read));
+    }
+    if let Some(raw) = raw {
+        let _ = b.handle_stream(raw);
+        let _ = b.read(&mut buf);
+        let _ = b.on_tcp_fin();
+    }
+    read.len()
+}
