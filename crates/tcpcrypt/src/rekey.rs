@@ -159,3 +159,97 @@ impl KeyGenerations {
         Ok(caught_up)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::kdf::TrafficKey;
+    use crate::provider::ring::PROVIDER;
+
+    fn gens(role: Role) -> KeyGenerations {
+        KeyGenerations::new(
+            &PROVIDER,
+            Secret::from_bytes([3; 32]),
+            Cipher::Aes128Gcm,
+            role,
+        )
+        .unwrap()
+    }
+
+    fn key_of(mk: &Secret, ab: bool) -> TrafficKey {
+        let ks = traffic_keys(mk, Cipher::Aes128Gcm);
+        if ab {
+            ks.k_ab
+        } else {
+            ks.k_ba
+        }
+    }
+
+    /// Seals with `g`'s send key and opens with an independently derived key.
+    fn sends_with(g: &KeyGenerations, mk: &Secret, ab: bool) -> bool {
+        let mut f = Vec::new();
+        g.send_key()
+            .seal_append(0, false, false, b"x", &mut f)
+            .unwrap();
+        let k = FrameKey::new(&PROVIDER, &key_of(mk, ab)).unwrap();
+        k.open_in_place(0, &mut f).is_ok()
+    }
+
+    fn receives_with(g: &KeyGenerations, mk: &Secret, ab: bool) -> bool {
+        let mut f = Vec::new();
+        let k = FrameKey::new(&PROVIDER, &key_of(mk, ab)).unwrap();
+        k.seal_append(0, false, false, b"x", &mut f).unwrap();
+        g.recv_key().open_in_place(0, &mut f).is_ok()
+    }
+
+    #[test]
+    fn original_role_picks_directions_and_generations_follow_the_mk_chain() {
+        let mk0 = Secret::from_bytes([3; 32]);
+        let mk1 = next_mk(&mk0);
+        let mk2 = next_mk(&mk1);
+        let mut a = gens(Role::A);
+        let b = gens(Role::B);
+        assert!(sends_with(&a, &mk0, true) && receives_with(&a, &mk0, false));
+        assert!(sends_with(&b, &mk0, false) && receives_with(&b, &mk0, true));
+        a.initiate(false).unwrap();
+        assert_eq!((a.local(), a.remote()), (1, 0));
+        assert!(sends_with(&a, &mk1, true) && receives_with(&a, &mk0, false));
+        a.initiate(false).unwrap();
+        assert_eq!((a.local(), a.remote()), (2, 0));
+        assert!(sends_with(&a, &mk2, true));
+        // Peer catches up one generation at a time; no answer needed while remote <= local.
+        assert!(!a.on_peer_rekey().unwrap());
+        assert!(receives_with(&a, &mk1, false));
+        assert!(!a.on_peer_rekey().unwrap());
+        assert!(receives_with(&a, &mk2, false));
+        assert_eq!((a.local(), a.remote()), (2, 2));
+        // Peer goes ahead: local follows at once and an answer is due.
+        assert!(a.on_peer_rekey().unwrap());
+        assert_eq!((a.local(), a.remote()), (3, 3));
+        let mk3 = next_mk(&mk2);
+        assert!(sends_with(&a, &mk3, true) && receives_with(&a, &mk3, false));
+        assert!(a.mks.len() == 1, "only mk[remote..=local] is kept");
+    }
+
+    #[test]
+    fn initiation_limits() {
+        let mut g = gens(Role::A);
+        assert!(g.may_initiate(true));
+        g.initiate(true).unwrap();
+        // No second empty-frame rekey while remote < local (RFC 8548 §3.8).
+        assert!(!g.may_initiate(true));
+        assert!(g.initiate(true).is_err());
+        for _ in 1..MAX_GENERATIONS_AHEAD {
+            g.initiate(false).unwrap();
+        }
+        assert_eq!(g.local(), MAX_GENERATIONS_AHEAD);
+        assert!(!g.may_initiate(false));
+        assert_eq!(
+            g.initiate(false),
+            Err(crate::Error::Protocol(ProtocolError::RekeyNotAllowed))
+        );
+        assert_eq!(g.mks.len() as u64, MAX_GENERATIONS_AHEAD + 1);
+        assert!(!format!("{g:?}").contains("mks"));
+    }
+}

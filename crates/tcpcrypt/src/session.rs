@@ -50,6 +50,15 @@ impl Role {
     }
 }
 
+impl From<eno::Role> for Role {
+    fn from(r: eno::Role) -> Role {
+        match r {
+            eno::Role::A => Role::A,
+            eno::Role::B => Role::B,
+        }
+    }
+}
+
 /// The observable state of a [`Session`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SessionState {
@@ -191,6 +200,25 @@ impl Session {
         Session::fresh_with_keys(role, tep_byte, transcript, config, provider, kx, *nonce)
     }
 
+    /// [`Session::fresh`] from an ENO outcome (role, B's TEP byte, transcript). For an outcome
+    /// with v = 1 (resumption), use [`Session::resumed`] with the [`Resumption`] from the
+    /// resumption cache instead: this returns [`ProtocolError::UnsupportedTep`].
+    pub fn from_negotiated(
+        negotiated: &eno::Negotiated,
+        config: Config,
+        provider: &'static dyn CryptoProvider,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Session, Error> {
+        Session::fresh(
+            negotiated.role.into(),
+            negotiated.sessid_byte,
+            &negotiated.transcript,
+            config,
+            provider,
+            rng,
+        )
+    }
+
     /// Like [`Session::fresh`] with a given ephemeral key and Init nonce (N_A or N_B), for
     /// deterministic tests and the conformance shim. The key must be for the negotiated TEP
     /// and must never be reused (RFC 8548 §5).
@@ -279,10 +307,8 @@ impl Session {
         );
         let cipher = secret.cipher;
         let original_role = secret.original_role;
-        match s.establish(secret.ss, &sn, cipher, original_role, 0, 0, false) {
-            Ok(()) => Ok(s),
-            Err(e) => Err(e),
-        }
+        s.establish(secret.ss, &sn, cipher, original_role, 0, 0, false)?;
+        Ok(s)
     }
 
     /// Installs keys: mk[0], session ID, generation-0 keys; caches ss[i+1] for fresh sessions.

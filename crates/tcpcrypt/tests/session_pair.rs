@@ -506,3 +506,31 @@ fn debug_output_does_not_leak_secrets() {
         .to_lowercase()
         .contains(&hex::encode(d.keys.k_ba.key())[..8]));
 }
+
+#[test]
+fn sessions_from_an_eno_outcome() {
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let a_syn = [0x45, 0x04, 0x21, 0x23];
+    let b_synack = [0x45, 0x04, 0x01, 0x23];
+    let out = eno::negotiate::outcome_of(Some(&a_syn), Some(&b_synack));
+    let na = out.negotiated().unwrap().clone();
+    let mut nb = na.clone();
+    nb.role = eno::negotiate::Role::B;
+    let mut a =
+        Session::from_negotiated(&na, Config::default(), &ring::PROVIDER, &mut rng).unwrap();
+    let mut b =
+        Session::from_negotiated(&nb, Config::default(), &ring::PROVIDER, &mut rng).unwrap();
+    assert_eq!((a.role(), b.role()), (Role::A, Role::B));
+    pump(&mut a, &mut b, &mut rng).unwrap();
+    let sid = a.session_id().unwrap();
+    assert_eq!(b.session_id(), Some(sid));
+    assert_eq!(sid[0], 0x23);
+    // A resumption outcome (v = 1) is not a fresh key exchange.
+    nb.sessid_byte = 0xa3;
+    assert_eq!(
+        Session::from_negotiated(&nb, Config::default(), &ring::PROVIDER, &mut rng).err(),
+        Some(Error::Protocol(ProtocolError::UnsupportedTep {
+            tep_byte: 0xa3
+        }))
+    );
+}
