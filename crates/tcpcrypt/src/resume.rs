@@ -248,6 +248,16 @@ impl ResumeOffer {
         &self.secret
     }
 
+    /// The ENO validator that makes host A ignore non-matching resumption answers.
+    pub fn answer_validator(&self) -> AnswerValidator {
+        AnswerValidator {
+            expected: Some((
+                self.secret.tep,
+                resume_half(&self.secret.ss, self.secret.original_role.peer()),
+            )),
+        }
+    }
+
     /// The peer answered with a tcpcrypt suboption (`tep` 7-bit id, `v`, data). If it is a
     /// resumption suboption for our TEP with the other half of our identifier, returns the
     /// [`Resumption`]; otherwise `None` (RFC 8548 §3.5: ignore a non-matching suboption) and
@@ -266,6 +276,42 @@ impl ResumeOffer {
             }
             _ => None,
         }
+    }
+}
+
+/// RFC 8548 §3.5 for host A (the active opener), as an ENO [`eno::negotiate::TepValidator`]:
+/// judges B's tcpcrypt suboptions. A resumption answer (v = 1) is valid only if we offered
+/// resumption for that TEP and it carries the other half of our identifier with a 0..=8 byte
+/// nonce; an answer with v = 1 for a TEP we offered no resumption for is not valid (RFC-silent,
+/// IMPLEMENTING.md §3). v = 0 answers and non-tcpcrypt TEPs are valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerValidator {
+    expected: Option<(Tep, [u8; RESUME_HALF_LEN])>,
+}
+
+impl AnswerValidator {
+    /// For an active open without a resumption offer.
+    pub fn fresh_only() -> Self {
+        AnswerValidator { expected: None }
+    }
+
+    /// Whether B's suboption (`tep` 7-bit id, `v`, data) is valid for us.
+    pub fn is_valid_answer(&self, tep: u8, v: bool, data: &[u8]) -> bool {
+        if !v || Tep::from_id(tep & !V_BIT).is_none() {
+            return true;
+        }
+        match (parse_suboption(tep, v, data), &self.expected) {
+            (TcpcryptSuboption::Resume { tep, half, .. }, Some((et, eh))) => {
+                tep == *et && half == *eh
+            }
+            _ => false,
+        }
+    }
+}
+
+impl eno::negotiate::TepValidator for AnswerValidator {
+    fn is_valid(&self, _a: &eno::SynOption, b: &eno::Suboption) -> bool {
+        self.is_valid_answer(b.tep, b.v, &b.data)
     }
 }
 

@@ -398,3 +398,45 @@ fn cache_is_bounded_lru() {
     cache.clear();
     assert!(cache.is_empty());
 }
+
+#[test]
+fn active_opener_validator_ignores_nonmatching_answers() {
+    use tcpcrypt::resume::AnswerValidator;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut c1, mut c2, _) = fresh(Cipher::Aes128Gcm, &mut rng);
+    let cfg = Config::default();
+    let offer = c1.offer(&"h2", None, &cfg, &mut rng).unwrap();
+    let ans = c2
+        .accept(&"h1", 0x23, true, &offer.suboption_data(), &cfg, &mut rng)
+        .unwrap();
+    let v = offer.answer_validator();
+    assert!(v.is_valid_answer(0x23, true, &ans.data));
+    assert!(v.is_valid_answer(0x23, false, &[]));
+    assert!(
+        v.is_valid_answer(0x30, true, &[1; 20]),
+        "not tcpcrypt: not our call"
+    );
+    let mut bad = ans.data.clone();
+    bad[8] ^= 0x01;
+    assert!(!v.is_valid_answer(0x23, true, &bad));
+    assert!(!v.is_valid_answer(0x24, true, &ans.data));
+    assert!(!v.is_valid_answer(0x23, true, &offer.suboption_data()));
+    let f = AnswerValidator::fresh_only();
+    assert!(!f.is_valid_answer(0x23, true, &ans.data));
+    assert!(f.is_valid_answer(0x23, false, &[]));
+
+    // Through ENO's TEP selection: B answers a3 with a wrong half and also 21; the
+    // resumption suboption is skipped and P-256 wins (RFC 8548 §3.5).
+    let mut a_opt = vec![0x45, 0, 0x21, 0x80 | 16, 0xa3];
+    a_opt.extend_from_slice(&offer.suboption_data());
+    a_opt[1] = a_opt.len() as u8;
+    let mut b_opt = vec![0x45, 0, 0x01, 0x21, 0x80 | 16, 0xa3];
+    b_opt.extend_from_slice(&bad);
+    b_opt[1] = b_opt.len() as u8;
+    let a = eno::SynOption::parse_option(&a_opt).unwrap();
+    let b = eno::SynOption::parse_option(&b_opt).unwrap();
+    let i = eno::select_tep(&a, &b, &v).unwrap();
+    assert_eq!(b.suboptions()[i].tep, 0x21);
+    let i = eno::select_tep(&a, &b, &eno::AcceptAll).unwrap();
+    assert_eq!(b.suboptions()[i].tep, 0x23);
+}
