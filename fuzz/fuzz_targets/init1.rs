@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target: arbitrary bytes into `tcpcrypt::fuzz_init1`; any panic is a bug.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tcpcrypt::fuzz_init1(data);
+});
