@@ -290,6 +290,27 @@ fn rfc8548_5_x25519_all_zero_shared_secret_aborts() {
 }
 
 #[test]
+fn rfc8548_5_x448_all_zero_shared_secret_aborts() {
+    let t = [0x45, 0x03, 0x24, 0x45, 0x04, 0x01, 0x24];
+    let kx = RING.kx_from_private(Tep::X448, &[0x55; 56]).unwrap();
+    let mut a =
+        Session::fresh_with_keys(Role::A, 0x24, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_A)
+            .unwrap();
+    let mut init1 = drain(&mut a);
+    let kx = RING.kx_from_private(Tep::X448, &[0x66; 56]).unwrap();
+    let mut b =
+        Session::fresh_with_keys(Role::B, 0x24, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_B)
+            .unwrap();
+    let n = init1.len();
+    init1[n - 56..].fill(0);
+    assert_eq!(
+        b.handle_stream(&init1),
+        Err(Error::Key(KeyError::AllZeroSharedSecret))
+    );
+    assert_eq!(b.session_id(), None);
+}
+
+#[test]
 fn rfc8548_5_invalid_nist_public_key_aborts() {
     let t = [0x45, 0x03, 0x21, 0x45, 0x04, 0x01, 0x21];
     let kx = RING.kx_from_private(Tep::P256, &[0x33; 32]).unwrap();
