@@ -1,0 +1,700 @@
+//! The relay [`Engine`]: one [`Stack`] behind `tcpc0`, pairing INNER connections (the
+//! kernel's applications and services) with OUTER connections (the network, TCP-ENO and
+//! tcpcrypt), plus UDP/ICMP translation (DESIGN.md "Data path").
+//!
+//! Outbound (RFC 8547 §4.7 policy, DESIGN.md steps 1–4): a SYN from the kernel-side address
+//! to a routed subnet is held; the outer connection opens from the stack address with ENO in
+//! its SYN. A refused outer refuses the inner (RST); a timed-out outer leaves the inner SYN
+//! unanswered, so the application times out as it would without us. Once the outer is
+//! established: tcpcrypt if ENO negotiated a tcpcrypt TEP (RFC 8548 §3.3), else a plain
+//! relay, unless the route requires encryption (then the outer is aborted and the inner
+//! refused before any payload moves). Then the inner SYN is accepted and bytes flow.
+//!
+//! Inbound fronting: the stack listens on its own address at each fronted port (passive
+//! ENO, b = 1). When an outer connection is established, the inner one opens through the
+//! TUN from the client's own address and port to the kernel-side address and the fronted
+//! port, so the service sees the real peer.
+//!
+//! Sans-IO: packets, `now` and the seed come in; packets, a deadline and a status table go
+//! out.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use smoltcp::wire::IpAddress;
+use stack::{
+    ConnConfig, ConnId, Event, Instant, IpEndpoint, ListenAddr, ListenConfig, Stack, StackConfig,
+};
+use tcpcrypt::{CryptoProvider, Role, Session, Tep};
+
+use crate::config::{Config, Policy};
+use crate::nat;
+use crate::pair::{Direction, Leg, Mode, Pair, PairState, PumpError, CHUNK};
+use crate::passthrough::{self, Action};
+use crate::status::{to_endpoint, to_socket_addr, ConnStatus, SESSID_LEN};
+
+/// Counters of what the engine did (not of the stack: see [`Engine::stack`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Packets that were not IP or were malformed.
+    pub malformed: u64,
+    /// Packets dropped as not ours (IPv6 router solicitations, stray UDP).
+    pub dropped: u64,
+    /// UDP/ICMP packets translated from the kernel-side to the stack address.
+    pub translated_out: u64,
+    /// UDP/ICMP packets translated from the stack to the kernel-side address.
+    pub translated_in: u64,
+    /// Pairs opened (outbound and inbound).
+    pub pairs_opened: u64,
+    /// Pairs relaying with tcpcrypt.
+    pub encrypted: u64,
+    /// Pairs relaying in plaintext.
+    pub plain: u64,
+    /// Outbound connections refused because the route requires encryption.
+    pub refused_policy: u64,
+    /// Outbound connections refused because the destination refused (RST).
+    pub refused_destination: u64,
+    /// Outbound connections whose outer SYN timed out.
+    pub outer_timeouts: u64,
+    /// Pairs aborted because of a tcpcrypt error.
+    pub crypto_errors: u64,
+    /// Pairs aborted because one leg was reset or timed out.
+    pub resets: u64,
+    /// SYNs refused because they were not from the kernel-side address to a routed subnet.
+    pub refused_unrouted: u64,
+}
+
+type PairId = u64;
+
+/// The sans-IO relay engine. See the module documentation.
+pub struct Engine {
+    config: Config,
+    stack: Stack,
+    rng: ChaCha20Rng,
+    provider: &'static dyn CryptoProvider,
+    pairs: HashMap<PairId, Pair>,
+    by_conn: HashMap<ConnId, PairId>,
+    by_app: HashMap<(IpEndpoint, IpEndpoint), PairId>,
+    next_pair: PairId,
+    holds: BTreeSet<(Instant, PairId)>,
+    out: VecDeque<Vec<u8>>,
+    dirty: Vec<PairId>,
+    /// Pairs with a reset leg, delivering what is left before aborting the other leg.
+    draining: Vec<PairId>,
+    scratch: Vec<u8>,
+    inner_cfg: ConnConfig,
+    stats: RelayStats,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pairs", &self.pairs.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bound on translated packets waiting for [`Engine::poll_transmit`].
+const MAX_OUT: usize = 4096;
+
+impl Engine {
+    /// An engine with the default crypto provider.
+    pub fn new(config: Config) -> Engine {
+        Engine::with_provider(config, tcpcrypt::provider::default_provider())
+    }
+
+    /// An engine with a given crypto provider (tests cross-check providers).
+    pub fn with_provider(config: Config, provider: &'static dyn CryptoProvider) -> Engine {
+        let mut seed = config.seed;
+        // Separate streams for the stack's ISNs and the key shares.
+        let stack_seed = seed;
+        if let Some(b) = seed.first_mut() {
+            *b ^= 0x5a;
+        }
+        let rng = ChaCha20Rng::from_seed(seed);
+        let mut sc = StackConfig::new(
+            vec![
+                IpAddress::Ipv4(config.stack_v4),
+                IpAddress::Ipv6(config.stack_v6),
+            ],
+            stack_seed,
+        );
+        sc.mtu = config.mtu;
+        let leg = ConnConfig {
+            recv_buffer: config.buffer,
+            send_buffer: config.buffer,
+            nagle: false,
+            ..ConnConfig::default()
+        };
+        sc.conn = leg.clone();
+        let inner_cfg = leg;
+        let mut stack = Stack::new(sc);
+        // Outbound interception: any address, any port; SYNs are held.
+        stack.listen(
+            ListenAddr {
+                addr: None,
+                port: None,
+            },
+            ListenConfig {
+                hold_syn: true,
+                conn: Some(inner_cfg.clone()),
+            },
+        );
+        let mut engine = Engine {
+            config,
+            stack,
+            rng,
+            provider,
+            pairs: HashMap::new(),
+            by_conn: HashMap::new(),
+            by_app: HashMap::new(),
+            next_pair: 1,
+            holds: BTreeSet::new(),
+            out: VecDeque::new(),
+            dirty: Vec::new(),
+            draining: Vec::new(),
+            scratch: vec![0; CHUNK],
+            inner_cfg,
+            stats: RelayStats::default(),
+        };
+        let front = engine.outer_cfg(Policy::Opportunistic);
+        let ports = engine.config.fronted_ports.clone();
+        for port in ports {
+            for addr in [
+                IpAddress::Ipv4(engine.config.stack_v4),
+                IpAddress::Ipv6(engine.config.stack_v6),
+            ] {
+                engine.stack.listen(
+                    ListenAddr {
+                        addr: Some(addr),
+                        port: Some(port),
+                    },
+                    ListenConfig {
+                        hold_syn: false,
+                        conn: Some(front.clone()),
+                    },
+                );
+            }
+        }
+        engine
+    }
+
+    /// Options of an outer leg: ENO with our TEPs (RFC 8547 §4.2: rising priority, so
+    /// the most preferred goes last).
+    fn outer_cfg(&self, _policy: Policy) -> ConnConfig {
+        let teps = self
+            .config
+            .teps
+            .iter()
+            .rev()
+            .map(|t| eno::TepOffer::new(t.id()))
+            .collect();
+        ConnConfig {
+            eno: Some(eno::Config {
+                teps,
+                ..eno::Config::default()
+            }),
+            ..self.inner_cfg.clone()
+        }
+    }
+
+    fn session_cfg(&self) -> tcpcrypt::Config {
+        tcpcrypt::Config {
+            ciphers: self.config.ciphers.clone(),
+            send_buffer_limit: 2 * CHUNK,
+            no_cache: !self.config.resumption,
+            ignore_resumption: !self.config.resumption,
+            ..tcpcrypt::Config::default()
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> &RelayStats {
+        &self.stats
+    }
+
+    /// The TCP/IP stack (its own counters, connection states).
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// Number of relayed connections in the table.
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Every relayed connection, as the applications see them.
+    pub fn status(&self) -> Vec<ConnStatus> {
+        let mut v: Vec<ConnStatus> = self
+            .pairs
+            .values()
+            .map(|p| {
+                let s = p.session();
+                ConnStatus {
+                    local: to_socket_addr(p.app_local),
+                    remote: to_socket_addr(p.app_remote),
+                    direction: p.direction,
+                    state: p.state,
+                    encrypted: s.is_some(),
+                    tep: s.map(Session::tep),
+                    cipher: s.and_then(Session::cipher),
+                    session_id: s.and_then(Session::session_id),
+                    tx_bytes: p.tx_bytes,
+                    rx_bytes: p.rx_bytes,
+                    outer_local: p.outer_endpoints.map(|e| to_socket_addr(e.0)),
+                    outer_remote: p.outer_endpoints.map(|e| to_socket_addr(e.1)),
+                }
+            })
+            .collect();
+        v.sort_by_key(|c| (c.local, c.remote));
+        v
+    }
+
+    /// The session ID of the connection an application sees as `local` ↔ `remote`; `None`
+    /// when there is no such connection or it is not (yet) encrypted.
+    pub fn sessid(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<[u8; SESSID_LEN]> {
+        let id = self.by_app.get(&(local, remote))?;
+        self.pairs.get(id)?.session()?.session_id()
+    }
+
+    /// [`Engine::sessid`] with `std` socket addresses (the daemon's seam).
+    pub fn sessid_socket(&self, local: SocketAddr, remote: SocketAddr) -> Option<[u8; SESSID_LEN]> {
+        self.sessid(to_endpoint(local), to_endpoint(remote))
+    }
+
+    // ---- input ----
+
+    /// Take one IP packet read from the TUN device. Malformed input is dropped and counted.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let action = match stack::wire::ip::parse(packet) {
+            Ok(view) => passthrough::classify(&self.config, &view),
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        match action {
+            Action::Stack => self.stack.handle(now, packet),
+            Action::Translate { from, to } => {
+                if self.out.len() >= MAX_OUT {
+                    self.stats.dropped += 1;
+                    return;
+                }
+                let mut p = packet.to_vec();
+                match nat::replace_addr(&mut p, from, to) {
+                    Ok(_) => {
+                        if self.config.is_kernel(&from) {
+                            self.stats.translated_out += 1;
+                        } else {
+                            self.stats.translated_in += 1;
+                        }
+                        self.out.push_back(p);
+                    }
+                    Err(_) => self.stats.malformed += 1,
+                }
+            }
+            Action::Drop => self.stats.dropped += 1,
+        }
+        self.process(now);
+    }
+
+    /// The earliest instant [`Engine::handle_timeout`] has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let hold = self.holds.first().map(|h| h.0);
+        match (self.stack.next_deadline(), hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fire every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.stack.handle_timeout(now);
+        while let Some(&(t, id)) = self.holds.first() {
+            if t > now {
+                break;
+            }
+            self.holds.pop_first();
+            // The application has given up by now: forget its SYN without a word.
+            if let Some(p) = self.pairs.get(&id) {
+                if let Some(inner) = p.inner {
+                    self.stack.abort(now, inner);
+                }
+            }
+            self.remove_pair(id);
+        }
+        self.process(now);
+    }
+
+    /// Write the next IP packet to send into `buf`; returns its length. A translated packet
+    /// longer than `buf` is dropped.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(p) = self.out.pop_front() {
+            match buf.get_mut(..p.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(&p);
+                    return Some(p.len());
+                }
+                None => self.stats.dropped += 1,
+            }
+        }
+        let n = self.stack.poll_transmit(now, buf);
+        // Sending may have freed nothing, but keep events flowing.
+        self.process(now);
+        n
+    }
+
+    // ---- event processing ----
+
+    fn process(&mut self, now: Instant) {
+        for _ in 0..64 {
+            let mut any = false;
+            while let Some((id, ev)) = self.stack.poll_event() {
+                any = true;
+                self.on_event(now, id, ev);
+            }
+            let dirty = std::mem::take(&mut self.dirty);
+            for pid in dirty {
+                any = true;
+                self.pump(now, pid);
+            }
+            if !any {
+                break;
+            }
+        }
+        if !self.draining.is_empty() {
+            self.check_draining(now);
+        }
+    }
+
+    fn mark(&mut self, pid: PairId) {
+        if !self.dirty.contains(&pid) {
+            self.dirty.push(pid);
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, id: ConnId, ev: Event) {
+        if let Event::SynReceived { local, remote } = ev {
+            self.on_inner_syn(now, id, local, remote);
+            return;
+        }
+        let Some(&pid) = self.by_conn.get(&id) else {
+            if ev == Event::Established {
+                self.on_front_established(now, id);
+            }
+            return;
+        };
+        let Some(p) = self.pairs.get(&pid) else {
+            return;
+        };
+        let is_outer = p.outer == Some(id);
+        match ev {
+            Event::Established | Event::EnoOutcome if is_outer => {
+                if ev == Event::Established {
+                    if let Some(p) = self.pairs.get_mut(&pid) {
+                        p.outer_up = true;
+                    }
+                }
+                self.decide(now, pid);
+            }
+            Event::Reset | Event::Timeout | Event::Aborted => {
+                self.on_leg_failed(now, pid, is_outer, ev == Event::Timeout)
+            }
+            Event::Closed => {
+                if let Some(p) = self.pairs.get_mut(&pid) {
+                    if is_outer {
+                        p.outer_done = true;
+                    } else {
+                        p.inner_done = true;
+                    }
+                }
+                self.mark(pid);
+            }
+            _ => self.mark(pid),
+        }
+    }
+
+    /// A held SYN on the any-address listener: an application connecting out.
+    fn on_inner_syn(&mut self, now: Instant, id: ConnId, local: IpEndpoint, remote: IpEndpoint) {
+        let route = self.config.route(local.addr).copied();
+        let (true, Some(route)) = (self.config.is_kernel(&remote.addr), route) else {
+            self.stats.refused_unrouted += 1;
+            self.stack.refuse(now, id);
+            return;
+        };
+        let cfg = self.outer_cfg(route.policy);
+        let from = IpEndpoint::new(self.config.stack_addr(&remote.addr), remote.port);
+        let outer = match self.stack.connect(now, from, local, Some(cfg.clone())) {
+            Ok(o) => Ok(o),
+            Err(_) => self
+                .stack
+                .connect(now, IpEndpoint::new(from.addr, 0), local, Some(cfg)),
+        };
+        let Ok(outer) = outer else {
+            self.stack.refuse(now, id);
+            return;
+        };
+        let pid = self.next_pair;
+        self.next_pair += 1;
+        // The application's view: its own address and port, and its destination.
+        let mut p = Pair::new(Direction::Outbound, route.policy, remote, local);
+        p.inner = Some(id);
+        p.outer = Some(outer);
+        p.outer_endpoints = self.stack.endpoints(outer);
+        self.insert_pair(pid, p);
+        self.stats.pairs_opened += 1;
+    }
+
+    /// An outer connection on a fronted port completed its handshake.
+    fn on_front_established(&mut self, now: Instant, id: ConnId) {
+        let Some((local, remote)) = self.stack.endpoints(id) else {
+            return;
+        };
+        if !(self.config.is_stack(&local.addr) && self.config.fronted_ports.contains(&local.port)) {
+            return;
+        }
+        let pid = self.next_pair;
+        self.next_pair += 1;
+        let service = IpEndpoint::new(self.config.kernel_addr(&local.addr), local.port);
+        let mut p = Pair::new(Direction::Inbound, Policy::Opportunistic, service, remote);
+        p.outer = Some(id);
+        p.outer_up = true;
+        p.outer_endpoints = Some((local, remote));
+        self.insert_pair(pid, p);
+        self.stats.pairs_opened += 1;
+        self.decide(now, pid);
+    }
+
+    fn insert_pair(&mut self, pid: PairId, p: Pair) {
+        if let Some(i) = p.inner {
+            self.by_conn.insert(i, pid);
+        }
+        if let Some(o) = p.outer {
+            self.by_conn.insert(o, pid);
+        }
+        self.by_app.insert((p.app_local, p.app_remote), pid);
+        self.pairs.insert(pid, p);
+    }
+
+    fn remove_pair(&mut self, pid: PairId) {
+        if let Some(p) = self.pairs.remove(&pid) {
+            for c in [p.inner, p.outer].into_iter().flatten() {
+                if self.by_conn.get(&c) == Some(&pid) {
+                    self.by_conn.remove(&c);
+                }
+            }
+            if self.by_app.get(&(p.app_local, p.app_remote)) == Some(&pid) {
+                self.by_app.remove(&(p.app_local, p.app_remote));
+            }
+            if let Some(t) = p.hold_until {
+                self.holds.remove(&(t, pid));
+            }
+        }
+    }
+
+    /// The outer leg is established: choose tcpcrypt, plain or refusal, then open the
+    /// inner side (accept the held SYN, or connect to the fronted service).
+    fn decide(&mut self, now: Instant, pid: PairId) {
+        let Some(p) = self.pairs.get(&pid) else {
+            return;
+        };
+        if p.mode.is_some() || !p.outer_up {
+            return;
+        }
+        let Some(outer) = p.outer else { return };
+        let policy = p.policy;
+        let outcome = self.stack.eno_outcome(outer).cloned();
+        let negotiated = match outcome {
+            None => return, // wait for Event::EnoOutcome
+            Some(eno::Outcome::Negotiated(n)) => Some(n),
+            Some(eno::Outcome::Disabled(_)) => None,
+        };
+        let mode = match negotiated {
+            Some(n) if Tep::from_id(n.sessid_byte).is_some() => {
+                let role = match n.role {
+                    eno::Role::A => Role::A,
+                    eno::Role::B => Role::B,
+                };
+                let cfg = self.session_cfg();
+                match Session::fresh(
+                    role,
+                    n.sessid_byte,
+                    &n.transcript,
+                    cfg,
+                    self.provider,
+                    &mut self.rng,
+                ) {
+                    Ok(s) => Mode::Crypt(Box::new(s)),
+                    Err(_) => {
+                        self.stats.crypto_errors += 1;
+                        self.refuse_pair(now, pid);
+                        return;
+                    }
+                }
+            }
+            // A TEP we cannot run (e.g. resumption, v = 1): treat as no encryption.
+            _ if policy == Policy::Require => {
+                self.stats.refused_policy += 1;
+                self.refuse_pair(now, pid);
+                return;
+            }
+            _ => Mode::Plain,
+        };
+        match mode {
+            Mode::Crypt(_) => self.stats.encrypted += 1,
+            Mode::Plain => self.stats.plain += 1,
+        }
+        let inner_cfg = self.inner_cfg.clone();
+        let Some(p) = self.pairs.get_mut(&pid) else {
+            return;
+        };
+        p.mode = Some(mode);
+        match p.direction {
+            Direction::Outbound => {
+                if let Some(inner) = p.inner {
+                    self.stack.accept(now, inner);
+                }
+                p.state = PairState::Established;
+            }
+            Direction::Inbound => {
+                // From the client's own address, so the service sees the real peer.
+                let (local, remote) = (p.app_remote, p.app_local);
+                match self.stack.connect(now, local, remote, Some(inner_cfg)) {
+                    Ok(inner) => {
+                        p.inner = Some(inner);
+                        self.by_conn.insert(inner, pid);
+                    }
+                    Err(_) => {
+                        if let Some(o) = p.outer {
+                            self.stack.abort(now, o);
+                        }
+                        self.remove_pair(pid);
+                        return;
+                    }
+                }
+            }
+        }
+        self.mark(pid);
+    }
+
+    /// Refuse before any payload moved: abort the outer, refuse (RST) the held inner.
+    fn refuse_pair(&mut self, now: Instant, pid: PairId) {
+        if let Some(p) = self.pairs.get(&pid) {
+            if let Some(o) = p.outer {
+                self.stack.abort(now, o);
+            }
+            if let Some(i) = p.inner {
+                if !self.stack.refuse(now, i) {
+                    self.stack.abort(now, i);
+                }
+            }
+        }
+        self.remove_pair(pid);
+    }
+
+    /// One leg was reset, timed out or aborted by the stack.
+    fn on_leg_failed(&mut self, now: Instant, pid: PairId, outer_failed: bool, timeout: bool) {
+        let Some(p) = self.pairs.get_mut(&pid) else {
+            return;
+        };
+        if outer_failed && p.mode.is_none() && p.direction == Direction::Outbound {
+            if timeout {
+                // Keep the application's SYN unanswered: it times out on its own.
+                self.stats.outer_timeouts += 1;
+                let until = now + self.config.hold_after_timeout;
+                p.hold_until = Some(until);
+                p.state = PairState::TimedOut;
+                if let Some(o) = p.outer.take() {
+                    self.by_conn.remove(&o);
+                }
+                self.holds.insert((until, pid));
+                return;
+            }
+            // Refused (RST) or unreachable: refuse the application the same way.
+            self.stats.refused_destination += 1;
+            p.outer = None;
+            self.refuse_pair(now, pid);
+            return;
+        }
+        self.stats.resets += 1;
+        if p.draining.is_some() || p.mode.is_none() {
+            // The survivor failed too, or nothing was relayed yet: abort what is left.
+            let other = if outer_failed { p.inner } else { p.outer };
+            if let Some(o) = other {
+                self.stack.abort(now, o);
+            }
+            self.remove_pair(pid);
+            return;
+        }
+        // RST propagation in order: bytes the dead leg's peer already handed to us (and saw
+        // acknowledged) reach the other side first, then the RST, as on a direct path.
+        let (dead, survivor) = if outer_failed {
+            (p.outer, Leg::Inner)
+        } else {
+            (p.inner, Leg::Outer)
+        };
+        p.draining = Some(survivor);
+        if let Some(d) = dead {
+            self.by_conn.remove(&d);
+        }
+        self.draining.push(pid);
+        self.mark(pid);
+    }
+
+    /// Finish draining pairs: abort the surviving leg once everything is delivered.
+    fn check_draining(&mut self, now: Instant) {
+        let list = std::mem::take(&mut self.draining);
+        for pid in list {
+            let Some(p) = self.pairs.get(&pid) else {
+                continue;
+            };
+            let Some(survivor) = p.draining else {
+                continue;
+            };
+            if p.drained(&self.stack, survivor) {
+                let leg = match survivor {
+                    Leg::Inner => p.inner,
+                    Leg::Outer => p.outer,
+                };
+                if let Some(c) = leg {
+                    self.stack.abort(now, c);
+                }
+                self.remove_pair(pid);
+            } else {
+                self.draining.push(pid);
+            }
+        }
+    }
+
+    fn pump(&mut self, now: Instant, pid: PairId) {
+        let Some(p) = self.pairs.get_mut(&pid) else {
+            return;
+        };
+        match p.pump(now, &mut self.stack, &mut self.scratch) {
+            Ok(()) => {}
+            Err(PumpError::Crypto(_)) => {
+                // RFC 8548 §3.3/§3.6: abort with RST, an error and not an EOF.
+                self.stats.crypto_errors += 1;
+                let legs = [p.inner, p.outer];
+                for c in legs.into_iter().flatten() {
+                    self.stack.abort(now, c);
+                }
+                self.remove_pair(pid);
+                return;
+            }
+        }
+        if p.inner_done && p.outer_done && p.both_closed() {
+            self.remove_pair(pid);
+        }
+    }
+}
