@@ -262,9 +262,26 @@ impl Engine {
 
     /// The session ID of the connection an application sees as `local` ↔ `remote`; `None`
     /// when there is no such connection or it is not (yet) encrypted.
+    ///
+    /// Exact match first; failing that, the one connection with this remote endpoint and
+    /// local port (a fronted service may be asked about by its public address rather than the
+    /// kernel-side address it really has, e.g. `192.0.2.10:80` for `10.77.0.1:80`).
     pub fn sessid(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<[u8; SESSID_LEN]> {
-        let id = self.by_app.get(&(local, remote))?;
-        self.pairs.get(id)?.session()?.session_id()
+        let pair = match self.by_app.get(&(local, remote)) {
+            Some(id) => self.pairs.get(id)?,
+            None => {
+                let mut it = self
+                    .pairs
+                    .values()
+                    .filter(|p| p.app_remote == remote && p.app_local.port == local.port);
+                let first = it.next()?;
+                if it.next().is_some() {
+                    return None;
+                }
+                first
+            }
+        };
+        pair.session()?.session_id()
     }
 
     /// [`Engine::sessid`] with `std` socket addresses (the daemon's seam).

@@ -605,3 +605,99 @@ fn b_setup(mut b: Host) -> Host {
     );
     b
 }
+
+#[test]
+fn every_tep_and_aead_interoperates() {
+    let seed = stack::sim::seed_from_env();
+    for (i, tep) in [Tep::X25519, Tep::X448, Tep::P256, Tep::P521]
+        .into_iter()
+        .enumerate()
+    {
+        for (j, cipher) in [
+            Cipher::Aes128Gcm,
+            Cipher::Aes256Gcm,
+            Cipher::ChaCha20Poly1305,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let cfg = Config {
+                teps: vec![tep],
+                ciphers: vec![cipher],
+                ..client_cfg(Policy::Require)
+            };
+            let mut a = Host::with_relay(cfg, A_REAL_V4, A_REAL_V6, seed, 1);
+            let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+            let a_data = data(30_000, 20 + i as u8);
+            let b_data = data(20_000, 40 + j as u8);
+            b.serve(80, b_data.clone(), SendMode::Immediately);
+            let port = 42000 + (i * 3 + j) as u16;
+            a.connect(
+                Instant::ZERO,
+                IpEndpoint::new(KERNEL_V6, port),
+                IpEndpoint::new(B_REAL_V6, 80),
+                a_data.clone(),
+                SendMode::Immediately,
+            );
+            let mut sim = sim_with(a, b, clean);
+            let mut seen = None;
+            sim.run_until(
+                |s| {
+                    if seen.is_none() {
+                        seen =
+                            s.a.engine()
+                                .status()
+                                .first()
+                                .and_then(|c| Some((c.tep?, c.cipher?, c.session_id?)));
+                    }
+                    done(s, 30_000, 20_000)
+                },
+                Duration::from_secs(30),
+            )
+            .unwrap();
+            assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+            assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+            let (t, c, id) = seen.expect("status while connected");
+            assert_eq!((t, c), (tep, cipher));
+            assert_eq!(id[0], tep.id(), "session ID starts with the TEP byte");
+            assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
+        }
+    }
+}
+
+#[test]
+fn sessid_by_public_address_of_a_fronted_service() {
+    let mut sim = relay_pair(
+        false,
+        clean,
+        SendMode::Nothing,
+        Vec::new(),
+        SendMode::Nothing,
+        Vec::new(),
+    );
+    let client = IpEndpoint::new(A_REAL_V4, 40000);
+    sim.run_until(
+        |s| {
+            s.b.engine()
+                .sessid(IpEndpoint::new(KERNEL_V4, 80), client)
+                .is_some()
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let exact = sim
+        .b
+        .engine()
+        .sessid(IpEndpoint::new(KERNEL_V4, 80), client);
+    let public = sim
+        .b
+        .engine()
+        .sessid(IpEndpoint::new(B_REAL_V4, 80), client);
+    assert_eq!(exact, public);
+    assert_eq!(
+        sim.b
+            .engine()
+            .sessid(IpEndpoint::new(B_REAL_V4, 81), client),
+        None
+    );
+}
