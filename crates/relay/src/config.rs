@@ -99,7 +99,7 @@ pub struct Config {
     pub stack_v6: Ipv6Address,
     /// TUN MTU in bytes of IP packet (both legs use it; default 1500).
     pub mtu: usize,
-    /// Routed subnets; the first match decides the policy.
+    /// Routed subnets; the longest matching prefix decides the policy.
     pub routes: Vec<Route>,
     /// Fronted local TCP ports (passive ENO, b = 1).
     pub fronted_ports: Vec<u16>,
@@ -172,9 +172,17 @@ impl Config {
         *ip == self.stack_addr(ip)
     }
 
-    /// The route of a destination, if it is routed (first match).
+    /// The route of a destination, if it is routed: the longest matching prefix, the first
+    /// listed among equals (so `require 10.1.0.0/16` inside `route 10.0.0.0/8` works either
+    /// way round).
     pub fn route(&self, dst: IpAddress) -> Option<&Route> {
-        self.routes.iter().find(|r| r.cidr.contains(dst))
+        let mut best: Option<&Route> = None;
+        for r in self.routes.iter().filter(|r| r.cidr.contains(dst)) {
+            if best.is_none_or(|b| r.cidr.prefix() > b.cidr.prefix()) {
+                best = Some(r);
+            }
+        }
+        best
     }
 }
 
@@ -204,16 +212,20 @@ mod tests {
     }
 
     #[test]
-    fn first_route_decides() {
+    fn longest_prefix_decides() {
         let cfg = Config {
             routes: vec![
+                Route {
+                    cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
+                    policy: Policy::Opportunistic,
+                },
                 Route {
                     cidr: Cidr::new(IpAddress::v4(192, 0, 2, 128), 25).unwrap(),
                     policy: Policy::Require,
                 },
                 Route {
                     cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
-                    policy: Policy::Opportunistic,
+                    policy: Policy::Require,
                 },
             ],
             ..Config::default()

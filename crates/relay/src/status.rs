@@ -41,6 +41,22 @@ pub struct ConnStatus {
     pub outer_remote: Option<SocketAddr>,
 }
 
+impl ConnStatus {
+    /// The session ID in lowercase hex (the control protocol's form).
+    pub fn session_id_hex(&self) -> Option<String> {
+        self.session_id.map(|id| {
+            id.iter()
+                .fold(String::with_capacity(2 * SESSID_LEN), |mut s, b| {
+                    s.push(char::from(HEX[usize::from(b >> 4)]));
+                    s.push(char::from(HEX[usize::from(b & 0x0f)]));
+                    s
+                })
+        })
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The name used by the CLI for a TEP (`x25519`, `x448`, `p256`, `p521`).
 pub fn tep_name(tep: Tep) -> &'static str {
     match tep {
@@ -83,5 +99,26 @@ mod tests {
         assert_eq!(to_socket_addr(to_endpoint(sa)), sa);
         assert_eq!(tep_name(Tep::X25519), "x25519");
         assert_eq!(cipher_name(Cipher::ChaCha20Poly1305), "chacha20-poly1305");
+        let mut id = [0u8; SESSID_LEN];
+        id[0] = 0x23;
+        id[32] = 0xfe;
+        let st = ConnStatus {
+            local: sa,
+            remote: sa,
+            direction: Direction::Outbound,
+            state: PairState::Established,
+            encrypted: true,
+            tep: Some(Tep::X25519),
+            cipher: Some(Cipher::Aes128Gcm),
+            session_id: Some(id),
+            tx_bytes: 0,
+            rx_bytes: 0,
+            outer_local: None,
+            outer_remote: None,
+        };
+        let hex = st.session_id_hex().unwrap_or_default();
+        assert_eq!(hex.len(), 66);
+        assert!(hex.starts_with("2300"));
+        assert!(hex.ends_with("00fe"));
     }
 }
