@@ -2,9 +2,10 @@
 //! DESIGN.md "Data path"): replace one address by another in the IP header and, for ICMP
 //! errors (RFC 792, RFC 4443 §2.4 c), in the header of the quoted packet; then fix every
 //! checksum that covers the address (RFC 791 header checksum, RFC 768/9293 pseudo-header
-//! checksums, RFC 4443 §2.3 ICMPv6 checksum; quoted checksums incrementally, RFC 1624).
+//! checksums, RFC 4443 §2.3 ICMPv6 checksum), always incrementally (RFC 1624) so that a
+//! packet corrupted on the way stays detectably corrupted.
 
-use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet};
 
 /// Why a packet could not be translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +41,8 @@ fn replace_v4(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
     };
     let mut p = Ipv4Packet::new_checked(packet).map_err(|_| NatError::Malformed)?;
     let (src, dst) = (p.src_addr(), p.dst_addr());
-    if src != old4 && dst != old4 {
+    let changed = usize::from(src == old4) + usize::from(dst == old4);
+    if changed == 0 {
         return Ok(false);
     }
     if src == old4 {
@@ -49,8 +51,10 @@ fn replace_v4(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
     if dst == old4 {
         p.set_dst_addr(new4);
     }
-    p.fill_checksum();
-    let (src, dst) = (IpAddress::Ipv4(p.src_addr()), IpAddress::Ipv4(p.dst_addr()));
+    let (o, n) = (old4.octets().repeat(changed), new4.octets().repeat(changed));
+    // Incremental updates (RFC 1624) keep a corrupted packet detectably corrupted.
+    let sum = adjust_checksum(p.checksum(), &o, &n);
+    p.set_checksum(sum);
     let proto = p.next_header();
     let fragment = p.frag_offset() != 0;
     let payload = p.payload_mut();
@@ -58,24 +62,21 @@ fn replace_v4(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
         return Ok(true);
     }
     match proto {
-        IpProtocol::Tcp => fix_tcp(payload, src, dst),
-        IpProtocol::Udp => fix_udp(payload, src, dst),
+        IpProtocol::Tcp => patch(payload, 16, &o, &n, false),
+        IpProtocol::Udp => patch(payload, 6, &o, &n, true),
         IpProtocol::Icmp => {
             // ICMPv4's checksum covers no pseudo-header; an error quotes our packet.
-            let kind = payload.first().copied();
-            if matches!(kind, Some(3) | Some(11) | Some(12)) {
+            if matches!(payload.first(), Some(3) | Some(11) | Some(12)) {
+                let before = payload.to_vec();
                 if let Some(quoted) = payload.get_mut(ICMP_QUOTE_OFFSET..) {
                     rewrite_quoted_v4(quoted, old, new);
                 }
-                let mut icmp = smoltcp::wire::Icmpv4Packet::new_unchecked(payload);
-                if icmp.as_ref().len() >= ICMP_QUOTE_OFFSET {
-                    icmp.fill_checksum();
-                }
+                patch_message(payload, &[], &[], &before);
             }
-            Ok(true)
         }
-        _ => Ok(true),
+        _ => {}
     }
+    Ok(true)
 }
 
 fn replace_v6(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool, NatError> {
@@ -84,7 +85,8 @@ fn replace_v6(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
     };
     let mut p = Ipv6Packet::new_checked(packet).map_err(|_| NatError::Malformed)?;
     let (src, dst) = (p.src_addr(), p.dst_addr());
-    if src != old6 && dst != old6 {
+    let changed = usize::from(src == old6) + usize::from(dst == old6);
+    if changed == 0 {
         return Ok(false);
     }
     if src == old6 {
@@ -93,44 +95,66 @@ fn replace_v6(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
     if dst == old6 {
         p.set_dst_addr(new6);
     }
-    let (s6, d6) = (p.src_addr(), p.dst_addr());
-    let (src, dst) = (IpAddress::Ipv6(s6), IpAddress::Ipv6(d6));
+    let (o, n) = (old6.octets().repeat(changed), new6.octets().repeat(changed));
     let proto = p.next_header();
     let payload = p.payload_mut();
     match proto {
-        IpProtocol::Tcp => fix_tcp(payload, src, dst),
-        IpProtocol::Udp => fix_udp(payload, src, dst),
+        IpProtocol::Tcp => patch(payload, 16, &o, &n, false),
+        IpProtocol::Udp => patch(payload, 6, &o, &n, true),
         IpProtocol::Icmpv6 => {
-            let kind = payload.first().copied();
-            if matches!(kind, Some(1..=4)) {
+            let before = payload.to_vec();
+            if matches!(payload.first(), Some(1..=4)) {
                 if let Some(quoted) = payload.get_mut(ICMP_QUOTE_OFFSET..) {
                     rewrite_quoted_v6(quoted, old, new);
                 }
             }
-            if payload.len() >= 4 {
-                let mut icmp = smoltcp::wire::Icmpv6Packet::new_unchecked(payload);
-                icmp.fill_checksum(&s6, &d6);
-            }
-            Ok(true)
+            patch_message(payload, &o, &n, &before);
         }
-        _ => Ok(true),
+        _ => {}
     }
-}
-
-fn fix_tcp(payload: &mut [u8], src: IpAddress, dst: IpAddress) -> Result<bool, NatError> {
-    let mut t = TcpPacket::new_checked(payload).map_err(|_| NatError::Malformed)?;
-    t.fill_checksum(&src, &dst);
     Ok(true)
 }
 
-fn fix_udp(payload: &mut [u8], src: IpAddress, dst: IpAddress) -> Result<bool, NatError> {
-    let mut u = UdpPacket::new_checked(payload).map_err(|_| NatError::Malformed)?;
-    // RFC 768: an IPv4 checksum of 0 means "none"; keep it that way.
-    if matches!(src, IpAddress::Ipv4(_)) && u.checksum() == 0 {
-        return Ok(true);
+/// Incrementally fix the checksum at `off` of a transport header whose pseudo-header
+/// changed from `old` to `new` (RFC 1624). UDP: a zero checksum (none, IPv4) stays zero,
+/// and a computed zero is sent as all ones (RFC 768).
+fn patch(l4: &mut [u8], off: usize, old: &[u8], new: &[u8], udp: bool) {
+    let Some(field) = l4.get_mut(off..off + 2) else {
+        return;
+    };
+    let sum = u16::from_be_bytes([
+        field.first().copied().unwrap_or(0),
+        field.get(1).copied().unwrap_or(0),
+    ]);
+    if udp && sum == 0 {
+        return;
     }
-    u.fill_checksum(&src, &dst);
-    Ok(true)
+    let mut fixed = adjust_checksum(sum, old, new);
+    if udp && fixed == 0 {
+        fixed = 0xffff;
+    }
+    field.copy_from_slice(&fixed.to_be_bytes());
+}
+
+/// Incrementally fix an ICMP checksum (at offset 2) after the message changed from
+/// `before` to its current content and the pseudo-header addresses from `old` to `new`.
+fn patch_message(msg: &mut [u8], old: &[u8], new: &[u8], before: &[u8]) {
+    if msg.len() < 4 || before.len() != msg.len() {
+        return;
+    }
+    let mut a = old.to_vec();
+    a.extend_from_slice(before);
+    let mut b = new.to_vec();
+    b.extend_from_slice(msg);
+    // The checksum field itself is not part of the sum being patched.
+    for v in [&mut a, &mut b] {
+        if let Some(f) = v.get_mut(old.len() + 2..old.len() + 4) {
+            f.fill(0);
+        }
+    }
+    let sum = u16::from_be_bytes([msg[2], msg[3]]);
+    let fixed = adjust_checksum(sum, &a, &b);
+    msg[2..4].copy_from_slice(&fixed.to_be_bytes());
 }
 
 /// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') over the 16-bit words that changed.
@@ -264,7 +288,9 @@ fn rewrite_quoted_v6(quoted: &mut [u8], old: IpAddress, new: IpAddress) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use smoltcp::wire::{Icmpv4Packet, Icmpv6Packet, Ipv4Address, Ipv6Address};
+    use smoltcp::wire::{
+        Icmpv4Packet, Icmpv6Packet, Ipv4Address, Ipv6Address, TcpPacket, UdpPacket,
+    };
 
     fn udp_v4(src: Ipv4Address, dst: Ipv4Address, payload: &[u8]) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
@@ -372,6 +398,49 @@ mod tests {
         assert_eq!(ip.dst_addr(), k);
         let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
         assert!(icmp.verify_checksum(&d, &k));
+    }
+
+    fn tcp_v6(src: Ipv6Address, dst: Ipv6Address) -> Vec<u8> {
+        let mut b = vec![0u8; 40 + 20 + 8];
+        {
+            let mut ip = Ipv6Packet::new_unchecked(&mut b[..]);
+            ip.set_version(6);
+            ip.set_payload_len(28);
+            ip.set_next_header(IpProtocol::Tcp);
+            ip.set_hop_limit(64);
+            ip.set_src_addr(src);
+            ip.set_dst_addr(dst);
+        }
+        let mut t = TcpPacket::new_unchecked(&mut b[40..]);
+        t.set_src_port(443);
+        t.set_dst_port(50000);
+        t.set_header_len(20);
+        t.payload_mut().copy_from_slice(b"payload!");
+        t.fill_checksum(&IpAddress::Ipv6(src), &IpAddress::Ipv6(dst));
+        b
+    }
+
+    #[test]
+    fn tcp_checksum_follows_the_address_and_corruption_stays_visible() {
+        let k = Ipv6Address::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+        let s = Ipv6Address::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+        let d = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10);
+        let mut good = tcp_v6(d, s);
+        let mut bad = good.clone();
+        bad[40 + 20 + 3] ^= 0x10;
+        for p in [&mut good, &mut bad] {
+            assert!(replace_addr(p, IpAddress::Ipv6(s), IpAddress::Ipv6(k)).unwrap());
+        }
+        let ok = |p: &[u8]| {
+            TcpPacket::new_checked(&p[40..])
+                .unwrap()
+                .verify_checksum(&IpAddress::Ipv6(d), &IpAddress::Ipv6(k))
+        };
+        assert!(ok(&good), "translated packet checks");
+        assert!(
+            !ok(&bad),
+            "a corrupted packet is not repaired by translation"
+        );
     }
 
     #[test]
