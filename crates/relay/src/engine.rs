@@ -11,9 +11,11 @@
 //! refused before any payload moves). Then the inner SYN is accepted and bytes flow.
 //!
 //! Inbound fronting: the stack listens on its own address at each fronted port (passive
-//! ENO, b = 1). When an outer connection is established, the inner one opens through the
-//! TUN from the client's own address and port to the kernel-side address and the fronted
-//! port, so the service sees the real peer.
+//! ENO, b = 1) and holds each client SYN while the inner connection opens through the TUN
+//! from the client's own address and port to the kernel-side address and the fronted port
+//! (so the service sees the real peer, and a refusal by the service reaches the client as a
+//! refusal). Once the service accepted, the client's SYN is answered; once the outer
+//! handshake is done, ENO decides between tcpcrypt and a plain relay.
 //!
 //! Sans-IO: packets, `now` and the seed come in; packets, a deadline and a status table go
 //! out.
@@ -173,7 +175,7 @@ impl Engine {
                         port: Some(port),
                     },
                     ListenConfig {
-                        hold_syn: false,
+                        hold_syn: true,
                         conn: Some(front.clone()),
                     },
                 );
@@ -406,9 +408,6 @@ impl Engine {
             return;
         }
         let Some(&pid) = self.by_conn.get(&id) else {
-            if ev == Event::Established {
-                self.on_front_established(now, id);
-            }
             return;
         };
         let Some(p) = self.pairs.get(&pid) else {
@@ -423,6 +422,12 @@ impl Engine {
                     }
                 }
                 self.decide(now, pid);
+            }
+            Event::Established if p.direction == Direction::Inbound && p.mode.is_none() => {
+                // The service accepted: now let the client's SYN proceed.
+                if let Some(o) = p.outer {
+                    self.stack.accept(now, o);
+                }
             }
             Event::Reset | Event::Timeout | Event::Aborted => {
                 self.on_leg_failed(now, pid, is_outer, ev == Event::Timeout)
@@ -443,6 +448,10 @@ impl Engine {
 
     /// A held SYN on the any-address listener: an application connecting out.
     fn on_inner_syn(&mut self, now: Instant, id: ConnId, local: IpEndpoint, remote: IpEndpoint) {
+        if self.config.is_stack(&local.addr) && self.config.fronted_ports.contains(&local.port) {
+            self.on_front_syn(now, id, local, remote);
+            return;
+        }
         let route = self.config.route(local.addr).copied();
         let (true, Some(route)) = (self.config.is_kernel(&remote.addr), route) else {
             self.stats.refused_unrouted += 1;
@@ -472,24 +481,24 @@ impl Engine {
         self.stats.pairs_opened += 1;
     }
 
-    /// An outer connection on a fronted port completed its handshake.
-    fn on_front_established(&mut self, now: Instant, id: ConnId) {
-        let Some((local, remote)) = self.stack.endpoints(id) else {
+    /// A client's SYN on a fronted port, held: connect to the service first, from the
+    /// client's own address and port, so that a refusal or timeout of the service reaches
+    /// the client as such.
+    fn on_front_syn(&mut self, now: Instant, id: ConnId, local: IpEndpoint, remote: IpEndpoint) {
+        let service = IpEndpoint::new(self.config.kernel_addr(&local.addr), local.port);
+        let inner_cfg = self.inner_cfg.clone();
+        let Ok(inner) = self.stack.connect(now, remote, service, Some(inner_cfg)) else {
+            self.stack.refuse(now, id);
             return;
         };
-        if !(self.config.is_stack(&local.addr) && self.config.fronted_ports.contains(&local.port)) {
-            return;
-        }
         let pid = self.next_pair;
         self.next_pair += 1;
-        let service = IpEndpoint::new(self.config.kernel_addr(&local.addr), local.port);
         let mut p = Pair::new(Direction::Inbound, Policy::Opportunistic, service, remote);
         p.outer = Some(id);
-        p.outer_up = true;
+        p.inner = Some(inner);
         p.outer_endpoints = Some((local, remote));
         self.insert_pair(pid, p);
         self.stats.pairs_opened += 1;
-        self.decide(now, pid);
     }
 
     fn insert_pair(&mut self, pid: PairId, p: Pair) {
@@ -571,7 +580,6 @@ impl Engine {
             Mode::Crypt(_) => self.stats.encrypted += 1,
             Mode::Plain => self.stats.plain += 1,
         }
-        let inner_cfg = self.inner_cfg.clone();
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
@@ -583,23 +591,7 @@ impl Engine {
                 }
                 p.state = PairState::Established;
             }
-            Direction::Inbound => {
-                // From the client's own address, so the service sees the real peer.
-                let (local, remote) = (p.app_remote, p.app_local);
-                match self.stack.connect(now, local, remote, Some(inner_cfg)) {
-                    Ok(inner) => {
-                        p.inner = Some(inner);
-                        self.by_conn.insert(inner, pid);
-                    }
-                    Err(_) => {
-                        if let Some(o) = p.outer {
-                            self.stack.abort(now, o);
-                        }
-                        self.remove_pair(pid);
-                        return;
-                    }
-                }
-            }
+            Direction::Inbound => p.state = PairState::Established,
         }
         self.mark(pid);
     }
@@ -641,6 +633,19 @@ impl Engine {
             self.stats.refused_destination += 1;
             p.outer = None;
             self.refuse_pair(now, pid);
+            return;
+        }
+        if !outer_failed && p.mode.is_none() && p.direction == Direction::Inbound {
+            // The service refused (or never answered) before the client's SYN was
+            // answered: refuse the client the same way, or leave it to time out.
+            if let Some(o) = p.outer {
+                if timeout {
+                    self.stack.abort(now, o);
+                } else {
+                    self.stack.refuse(now, o);
+                }
+            }
+            self.remove_pair(pid);
             return;
         }
         self.stats.resets += 1;

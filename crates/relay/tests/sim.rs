@@ -879,3 +879,40 @@ fn impairment_matrix() {
         }
     }
 }
+
+#[test]
+fn fronted_port_without_service_refuses_the_client() {
+    let seed = stack::sim::seed_from_env();
+    let mut a = Host::with_relay(
+        client_cfg(Policy::Opportunistic),
+        A_REAL_V4,
+        A_REAL_V6,
+        seed,
+        1,
+    );
+    // B fronts port 80 but no service listens there.
+    let b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(KERNEL_V6, 40007),
+        IpEndpoint::new(B_REAL_V6, 80),
+        data(1000, 14),
+        SendMode::Immediately,
+    );
+    let mut sim = sim_with(a, b, clean);
+    sim.run_until(
+        |s| s.a.app.reset || s.a.app.established,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        sim.a.app.reset && !sim.a.app.established,
+        "{:?}",
+        sim.a.app.events
+    );
+    assert_eq!(sim.a.engine().stats().refused_destination, 1);
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(sim.a.engine().pair_count(), 0);
+    assert_eq!(sim.b.engine().pair_count(), 0);
+    assert_eq!(sim.a.out.tcp_payload_bytes + sim.b.out.tcp_payload_bytes, 0);
+}
