@@ -162,14 +162,20 @@ impl Engine {
             inner_cfg,
             stats: RelayStats::default(),
         };
-        let front = engine.outer_cfg(Policy::Opportunistic);
         let ports = engine.config.fronted_ports.clone();
-        for port in ports {
+        engine.listen_fronted(&ports);
+        engine
+    }
+
+    /// Listen (passive ENO, SYN held) on both stack addresses at each port.
+    fn listen_fronted(&mut self, ports: &[u16]) {
+        let front = self.outer_cfg(Policy::Opportunistic);
+        for &port in ports {
             for addr in [
-                IpAddress::Ipv4(engine.config.stack_v4),
-                IpAddress::Ipv6(engine.config.stack_v6),
+                IpAddress::Ipv4(self.config.stack_v4),
+                IpAddress::Ipv6(self.config.stack_v6),
             ] {
-                engine.stack.listen(
+                self.stack.listen(
                     ListenAddr {
                         addr: Some(addr),
                         port: Some(port),
@@ -181,7 +187,26 @@ impl Engine {
                 );
             }
         }
-        engine
+    }
+
+    /// Replace the routed subnets and the fronted ports (the daemon's `reload`). New
+    /// connections follow the new settings; existing pairs keep relaying as they are.
+    pub fn reconfigure(&mut self, routes: Vec<crate::config::Route>, fronted_ports: Vec<u16>) {
+        for &port in &self.config.fronted_ports {
+            for addr in [
+                IpAddress::Ipv4(self.config.stack_v4),
+                IpAddress::Ipv6(self.config.stack_v6),
+            ] {
+                self.stack.unlisten(ListenAddr {
+                    addr: Some(addr),
+                    port: Some(port),
+                });
+            }
+        }
+        self.config.routes = routes;
+        self.config.fronted_ports = fronted_ports;
+        let ports = self.config.fronted_ports.clone();
+        self.listen_fronted(&ports);
     }
 
     /// Options of an outer leg: ENO with our TEPs (RFC 8547 §4.2: rising priority, so

@@ -916,3 +916,29 @@ fn fronted_port_without_service_refuses_the_client() {
     assert_eq!(sim.b.engine().pair_count(), 0);
     assert_eq!(sim.a.out.tcp_payload_bytes + sim.b.out.tcp_payload_bytes, 0);
 }
+
+#[test]
+fn reconfigure_adds_routes_and_fronted_ports() {
+    let seed = stack::sim::seed_from_env();
+    let mut a = Host::with_relay(Config::default(), A_REAL_V4, A_REAL_V6, seed, 1);
+    let mut b = Host::with_relay(server_cfg(81), B_REAL_V4, B_REAL_V6, seed, 2);
+    a.engine
+        .as_mut()
+        .unwrap()
+        .reconfigure(routes(Policy::Require), Vec::new());
+    b.engine.as_mut().unwrap().reconfigure(Vec::new(), vec![80]);
+    let b_data = data(10_000, 15);
+    b.serve(80, b_data.clone(), SendMode::Immediately);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(KERNEL_V4, 40008),
+        IpEndpoint::new(B_REAL_V4, 80),
+        Vec::new(),
+        SendMode::Immediately,
+    );
+    let mut sim = sim_with(a, b, clean);
+    sim.run_until(|s| done(s, 0, 10_000), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+    assert_eq!(sim.a.engine().stats().encrypted, 1);
+}
