@@ -338,3 +338,55 @@ fn daemon_survives_malformed_packets() {
     assert_eq!(sigterm(&mut d).code(), Some(0));
     mark_ran("daemon_survives_malformed_packets").unwrap();
 }
+
+/// Rules with preference `pref` in `ip rule` output.
+fn rules_with_pref(rules: &str, pref: u32) -> usize {
+    let p = format!("{pref}:");
+    rules.lines().filter(|l| l.starts_with(&p)).count()
+}
+
+#[test]
+fn daemon_restart_after_crash_cleans_leftovers() {
+    netns_gate!("daemon_restart_after_crash_cleans_leftovers", TOOLS);
+    let ns = Netns::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let control = control_path(&dir);
+    let before = snapshot(&ns);
+    let mut d = start(
+        &ns,
+        &control,
+        &["--route", "192.0.2.0/24", "--front", "8080"],
+    );
+    wait_ready(&mut d, &control);
+    let st = Command::new("kill")
+        .args(["-KILL", &d.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = d.wait_exit(Duration::from_secs(10));
+    // A crash leaves rules, the nft table and the socket file behind.
+    assert_eq!(rules_with_pref(&ip_out(&ns, &["-4", "rule"]), 7701), 1);
+    assert!(nft_tables(&ns).contains("table inet tcpcrypt"));
+    assert!(control.exists());
+
+    let mut d = start(
+        &ns,
+        &control,
+        &["--route", "192.0.2.0/24", "--front", "8080"],
+    );
+    wait_ready(&mut d, &control);
+    let rules4 = ip_out(&ns, &["-4", "rule"]);
+    assert_eq!(rules_with_pref(&rules4, 7701), 1, "{rules4}");
+    assert_eq!(rules_with_pref(&rules4, 7702), 1, "{rules4}");
+    assert_eq!(rules_with_pref(&ip_out(&ns, &["-6", "rule"]), 7701), 1);
+    assert_eq!(sigterm(&mut d).code(), Some(0));
+    // The sysctls a crashed run changed are not restored (their old values died with it);
+    // everything else is back to the state before the first start.
+    let after = snapshot(&ns);
+    assert_eq!(
+        (&before.0, &before.1, &before.2, &before.3),
+        (&after.0, &after.1, &after.2, &after.3)
+    );
+    assert!(!control.exists());
+    mark_ran("daemon_restart_after_crash_cleans_leftovers").unwrap();
+}

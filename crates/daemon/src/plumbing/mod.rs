@@ -5,24 +5,26 @@
 //! [`remove_leftovers`] clears what a crashed previous run left (our rules by preference, our
 //! tables' routes, our nft table).
 //!
-//! Links, addresses, routes and rules are changed with iproute2's `ip` for now (the netlink
-//! crate is a later step); nftables through `nft -f -`. Sysctls are written under
-//! `/proc/sys` directly.
+//! Links, addresses, routes and rules are changed over rtnetlink ([`netlink`]); nftables
+//! through `nft -f -` ([`nft`]). Sysctls are written under `/proc/sys` directly.
 
+pub mod netlink;
 pub mod nft;
 pub mod preflight;
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use crate::cidr::{Cidr, IfAddr};
 use crate::config::{Config, KernelTables};
+use netlink::{Netlink, NetlinkError, RuleSelector};
 
 /// A setup step, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Opening the rtnetlink socket or finding the TUN device's index.
+    Netlink,
     /// Assigning an address to the TUN device.
     AddAddress,
     /// Setting the TUN device's MTU and bringing it up.
@@ -40,6 +42,7 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Netlink => "talking to rtnetlink",
             Self::AddAddress => "adding an address to the TUN device",
             Self::LinkUp => "bringing the TUN device up",
             Self::AddRoute => "adding a route",
@@ -69,6 +72,14 @@ pub enum PlumbError {
         /// First line of its standard error.
         stderr: String,
     },
+    /// An rtnetlink request failed.
+    #[error("{what}: {source}")]
+    Netlink {
+        /// The object, e.g. `route 192.0.2.0/24 table 7701`.
+        what: String,
+        /// The kernel's answer.
+        source: NetlinkError,
+    },
     /// A `/proc/sys` file could not be read or written.
     #[error("{path}: {source}")]
     Sysctl {
@@ -88,14 +99,6 @@ pub struct SetupError {
     /// What went wrong.
     #[source]
     pub source: PlumbError,
-}
-
-fn family(v6: bool) -> &'static str {
-    if v6 {
-        "-6"
-    } else {
-        "-4"
-    }
 }
 
 /// Runs `program args`, feeding `stdin` if given; a non-zero exit is an error.
@@ -129,10 +132,6 @@ fn run(program: &'static str, args: &[String], stdin: Option<&str>) -> Result<()
     })
 }
 
-fn ip(args: &[String]) -> Result<(), PlumbError> {
-    run("ip", args, None)
-}
-
 fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -144,8 +143,24 @@ fn sysctl_path(key: &[&str]) -> String {
 /// One undo step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Undo {
-    /// Run `ip` with these arguments.
-    Ip(Vec<String>),
+    /// Set the link down.
+    LinkDown { index: u32 },
+    /// Delete an address.
+    Address { index: u32, addr: IfAddr },
+    /// Delete a route.
+    Route {
+        index: u32,
+        dest: Option<Cidr>,
+        v6: bool,
+        table: u32,
+    },
+    /// Delete a rule.
+    Rule {
+        v6: bool,
+        selector: RuleSelector,
+        table: u32,
+        pref: u32,
+    },
     /// Write the old value back.
     Sysctl { path: String, old: String },
     /// Delete our nft table.
@@ -155,117 +170,103 @@ enum Undo {
 /// The changes made so far, undone in reverse by [`Plumbing::teardown`] or on drop.
 #[derive(Debug)]
 pub struct Plumbing {
+    nl: Netlink,
     undo: Vec<Undo>,
     tables: KernelTables,
 }
 
+fn nl_err(step: Step, what: String) -> impl FnOnce(NetlinkError) -> SetupError {
+    move |source| SetupError {
+        step,
+        source: PlumbError::Netlink { what, source },
+    }
+}
+
+fn fam(v6: bool) -> &'static str {
+    if v6 {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
 impl Plumbing {
-    /// Nothing changed yet; `tables` are swept once more at teardown.
-    pub fn new(tables: KernelTables) -> Self {
-        Self {
+    /// Opens an rtnetlink socket; `tables` are swept once more at teardown.
+    pub fn new(tables: KernelTables) -> Result<Self, SetupError> {
+        let nl = Netlink::open().map_err(nl_err(Step::Netlink, "open socket".into()))?;
+        Ok(Self {
+            nl,
             undo: Vec::new(),
             tables,
-        }
+        })
     }
 
-    /// `ip addr add ADDR dev DEV` (IPv6 with `nodad`).
-    pub fn add_address(&mut self, dev: &str, addr: IfAddr) -> Result<(), SetupError> {
-        let a = addr.to_string();
-        let v6 = addr.addr.is_ipv6();
-        let mut add = args(&[family(v6), "addr", "add", &a, "dev", dev]);
-        if v6 {
-            add.push("nodad".into());
-        }
-        ip(&add).map_err(|source| SetupError {
-            step: Step::AddAddress,
-            source,
-        })?;
-        self.undo
-            .push(Undo::Ip(args(&[family(v6), "addr", "del", &a, "dev", dev])));
+    /// The index of interface `dev`.
+    pub fn link_index(&mut self, dev: &str) -> Result<u32, SetupError> {
+        self.nl
+            .link_index(dev)
+            .map_err(nl_err(Step::Netlink, format!("find interface {dev}")))
+    }
+
+    /// `ip addr add ADDR dev INDEX` (IPv6 with `nodad`).
+    pub fn add_address(&mut self, index: u32, addr: IfAddr) -> Result<(), SetupError> {
+        self.nl
+            .address(true, index, addr)
+            .map_err(nl_err(Step::AddAddress, format!("address {addr}")))?;
+        self.undo.push(Undo::Address { index, addr });
         Ok(())
     }
 
-    /// `ip link set dev DEV mtu MTU up`.
-    pub fn link_up(&mut self, dev: &str, mtu: u16) -> Result<(), SetupError> {
-        ip(&args(&[
-            "link",
-            "set",
-            "dev",
-            dev,
-            "mtu",
-            &mtu.to_string(),
-            "up",
-        ]))
-        .map_err(|source| SetupError {
-            step: Step::LinkUp,
-            source,
-        })?;
-        self.undo
-            .push(Undo::Ip(args(&["link", "set", "dev", dev, "down"])));
+    /// `ip link set dev INDEX mtu MTU up`.
+    pub fn link_up(&mut self, index: u32, mtu: u16) -> Result<(), SetupError> {
+        self.nl
+            .set_link(index, Some(mtu), true)
+            .map_err(nl_err(Step::LinkUp, format!("mtu {mtu} up")))?;
+        self.undo.push(Undo::LinkDown { index });
         Ok(())
     }
 
-    /// `ip route add DEST dev DEV table T`; `dest = None` is the default route of the family.
+    /// `ip route add DEST dev INDEX table T`; `dest = None` is the default route of the family.
     pub fn add_route(
         &mut self,
-        dev: &str,
+        index: u32,
         dest: Option<Cidr>,
         v6: bool,
         table: u32,
     ) -> Result<(), SetupError> {
-        let d = dest.map_or_else(|| "default".to_owned(), |c| c.to_string());
-        let t = table.to_string();
-        ip(&args(&[
-            family(v6),
-            "route",
-            "add",
-            &d,
-            "dev",
-            dev,
-            "table",
-            &t,
-        ]))
-        .map_err(|source| SetupError {
-            step: Step::AddRoute,
-            source,
-        })?;
-        self.undo.push(Undo::Ip(args(&[
-            family(v6),
-            "route",
-            "del",
-            &d,
-            "dev",
-            dev,
-            "table",
-            &t,
-        ])));
+        let d = dest.map_or_else(|| format!("{} default", fam(v6)), |c| c.to_string());
+        self.nl
+            .route(true, index, dest, v6, table)
+            .map_err(nl_err(Step::AddRoute, format!("route {d} table {table}")))?;
+        self.undo.push(Undo::Route {
+            index,
+            dest,
+            v6,
+            table,
+        });
         Ok(())
     }
 
-    /// `ip rule add SELECTOR lookup T pref P`; `from = None` selects `iif lo`.
+    /// `ip rule add SELECTOR lookup T pref P`.
     pub fn add_rule(
         &mut self,
-        from: Option<IpAddr>,
+        selector: RuleSelector,
         v6: bool,
         table: u32,
         pref: u32,
     ) -> Result<(), SetupError> {
-        let sel = match from {
-            Some(a) => vec!["from".to_owned(), a.to_string()],
-            None => args(&["iif", "lo"]),
-        };
-        let tail = args(&["lookup", &table.to_string(), "pref", &pref.to_string()]);
-        let mut add = args(&[family(v6), "rule", "add"]);
-        add.extend(sel.iter().cloned());
-        add.extend(tail.iter().cloned());
-        ip(&add).map_err(|source| SetupError {
-            step: Step::AddRule,
-            source,
-        })?;
-        let mut del = args(&[family(v6), "rule", "del"]);
-        del.extend(sel);
-        del.extend(tail);
-        self.undo.push(Undo::Ip(del));
+        self.nl
+            .rule(true, v6, selector, table, pref)
+            .map_err(nl_err(
+                Step::AddRule,
+                format!("{} rule pref {pref} lookup {table}", fam(v6)),
+            ))?;
+        self.undo.push(Undo::Rule {
+            v6,
+            selector,
+            table,
+            pref,
+        });
         Ok(())
     }
 
@@ -306,13 +307,49 @@ impl Plumbing {
             return;
         }
         while let Some(u) = self.undo.pop() {
-            let result = match &u {
-                Undo::Ip(a) => ip(a),
-                Undo::Sysctl { path, old } => {
-                    std::fs::write(path, old).map_err(|source| PlumbError::Sysctl {
-                        path: path.clone(),
+            let result = match u {
+                Undo::LinkDown { index } => {
+                    self.nl
+                        .set_link(index, None, false)
+                        .map_err(|source| PlumbError::Netlink {
+                            what: "link down".into(),
+                            source,
+                        })
+                }
+                Undo::Address { index, addr } => {
+                    self.nl
+                        .address(false, index, addr)
+                        .map_err(|source| PlumbError::Netlink {
+                            what: format!("delete address {addr}"),
+                            source,
+                        })
+                }
+                Undo::Route {
+                    index,
+                    dest,
+                    v6,
+                    table,
+                } => self
+                    .nl
+                    .route(false, index, dest, v6, table)
+                    .map_err(|source| PlumbError::Netlink {
+                        what: format!("delete route in table {table}"),
                         source,
-                    })
+                    }),
+                Undo::Rule {
+                    v6,
+                    selector,
+                    table,
+                    pref,
+                } => self
+                    .nl
+                    .rule(false, v6, selector, table, pref)
+                    .map_err(|source| PlumbError::Netlink {
+                        what: format!("delete rule pref {pref}"),
+                        source,
+                    }),
+                Undo::Sysctl { path, old } => {
+                    std::fs::write(&path, old).map_err(|source| PlumbError::Sysctl { path, source })
                 }
                 Undo::NftTable => run("nft", &args(&["delete", "table", nft::TABLE]), None),
             };
@@ -320,7 +357,7 @@ impl Plumbing {
                 tracing::warn!(error = %e, "undo step failed");
             }
         }
-        remove_leftovers(&self.tables);
+        remove_leftovers(&mut self.nl, &self.tables);
         tracing::info!("kernel plumbing removed");
     }
 }
@@ -333,32 +370,20 @@ impl Drop for Plumbing {
 
 /// Removes what a previous run may have left: rules with our preferences, routes in our
 /// tables, our nft table. Errors (nothing to remove) are ignored.
-pub fn remove_leftovers(tables: &KernelTables) {
+pub fn remove_leftovers(nl: &mut Netlink, tables: &KernelTables) {
     for v6 in [false, true] {
         for pref in [tables.route_rule_pref, tables.front_rule_pref] {
-            // A crash can leave one rule per start; bounded.
+            // A crash leaves at most a few rules per preference; bounded.
             for _ in 0..16 {
-                if ip(&args(&[
-                    family(v6),
-                    "rule",
-                    "del",
-                    "pref",
-                    &pref.to_string(),
-                ]))
-                .is_err()
-                {
+                if nl.delete_rule_pref(v6, pref).is_err() {
                     break;
                 }
             }
         }
         for table in [tables.route_table, tables.front_table] {
-            let _ = ip(&args(&[
-                family(v6),
-                "route",
-                "flush",
-                "table",
-                &table.to_string(),
-            ]));
+            if let Err(e) = nl.flush_table(v6, table) {
+                tracing::debug!(error = %e, table, "flushing table failed");
+            }
         }
     }
     let _ = run("nft", &args(&["delete", "table", nft::TABLE]), None);
@@ -370,27 +395,33 @@ pub fn setup(config: &Config) -> Result<Plumbing, SetupError> {
     let dev = config.tun.name.as_str();
     let k = config.kernel;
     let a = config.addresses;
-    remove_leftovers(&k);
-    let mut p = Plumbing::new(k);
+    let mut p = Plumbing::new(k)?;
+    remove_leftovers(&mut p.nl, &k);
+    let index = p.link_index(dev)?;
     p.set_sysctl(&["net", "ipv6", "conf", dev, "disable_ipv6"], "0")?;
     // Up before the addresses, so the undo steps delete the addresses before the link goes
     // down (which would drop the IPv6 ones by itself).
-    p.link_up(dev, config.tun.mtu)?;
-    p.add_address(dev, a.kernel_v4)?;
-    p.add_address(dev, a.kernel_v6)?;
+    p.link_up(index, config.tun.mtu)?;
+    p.add_address(index, a.kernel_v4)?;
+    p.add_address(index, a.kernel_v6)?;
     p.set_sysctl(&["net", "ipv4", "conf", dev, "rp_filter"], "2")?;
     p.set_sysctl(&["net", "ipv4", "ip_forward"], "1")?;
     p.set_sysctl(&["net", "ipv6", "conf", "all", "forwarding"], "1")?;
     for cidr in config.routed() {
-        p.add_route(dev, Some(cidr), cidr.is_v6(), k.route_table)?;
+        p.add_route(index, Some(cidr), cidr.is_v6(), k.route_table)?;
     }
     for v6 in [false, true] {
-        p.add_rule(None, v6, k.route_table, k.route_rule_pref)?;
+        p.add_rule(RuleSelector::IifLo, v6, k.route_table, k.route_rule_pref)?;
     }
     if !config.policy.front.is_empty() {
         for (v6, from) in [(false, a.kernel_v4.addr), (true, a.kernel_v6.addr)] {
-            p.add_route(dev, None, v6, k.front_table)?;
-            p.add_rule(Some(from), v6, k.front_table, k.front_rule_pref)?;
+            p.add_route(index, None, v6, k.front_table)?;
+            p.add_rule(
+                RuleSelector::From(from),
+                v6,
+                k.front_table,
+                k.front_rule_pref,
+            )?;
         }
     }
     p.load_nft(&nft::ruleset(&nft::NftParams {

@@ -2,7 +2,8 @@
 //! (issue 4): privileges, `/dev/net/tun`, the interface name, a live control socket.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+use crate::plumbing::netlink::Netlink;
 
 /// CAP_NET_ADMIN's bit in the capability sets (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -36,15 +37,12 @@ pub fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
-/// Whether an interface named `name` exists in this network namespace.
+/// Whether an interface named `name` exists in this network namespace (asked over
+/// rtnetlink; if the question fails, opening the TUN device will tell).
 pub fn interface_exists(name: &str) -> bool {
-    Command::new("ip")
-        .args(["-o", "link", "show", "dev", name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Netlink::open()
+        .and_then(|mut nl| nl.link_index(name))
+        .is_ok()
 }
 
 /// Whether a process accepts connections on the Unix socket at `path`.
