@@ -36,6 +36,7 @@ use crate::nat;
 use crate::pair::{Direction, Leg, Mode, Pair, PairState, PumpError, CHUNK};
 use crate::passthrough::{self, Action};
 use crate::status::{to_endpoint, to_socket_addr, ConnStatus, SESSID_LEN};
+use crate::unreach;
 
 /// Counters of what the engine did (not of the stack: see [`Engine::stack`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub struct RelayStats {
     pub resets: u64,
     /// SYNs refused because they were not from the kernel-side address to a routed subnet.
     pub refused_unrouted: u64,
+    /// Destination-unreachable errors for outer SYNs reflected to the application.
+    pub unreachable: u64,
 }
 
 type PairId = u64;
@@ -83,6 +86,8 @@ pub struct Engine {
     holds: BTreeSet<(Instant, PairId)>,
     out: VecDeque<Vec<u8>>,
     dirty: Vec<PairId>,
+    /// The last SYN the kernel sent (endpoints, sequence number), for ICMP reflection.
+    last_syn: Option<(IpEndpoint, IpEndpoint, u32)>,
     /// Pairs with a reset leg, delivering what is left before aborting the other leg.
     draining: Vec<PairId>,
     scratch: Vec<u8>,
@@ -157,6 +162,7 @@ impl Engine {
             holds: BTreeSet::new(),
             out: VecDeque::new(),
             dirty: Vec::new(),
+            last_syn: None,
             draining: Vec::new(),
             scratch: vec![0; CHUNK],
             inner_cfg,
@@ -321,7 +327,18 @@ impl Engine {
     /// Take one IP packet read from the TUN device. Malformed input is dropped and counted.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         let action = match stack::wire::ip::parse(packet) {
-            Ok(view) => passthrough::classify(&self.config, &view),
+            Ok(view) => {
+                if self.config.is_kernel(&view.src) {
+                    self.last_syn = unreach::syn_of(&view);
+                }
+                if let Some(u) = unreach::parse(&view) {
+                    if self.reflect_unreachable(now, &u) {
+                        self.process(now);
+                        return;
+                    }
+                }
+                passthrough::classify(&self.config, &view)
+            }
             Err(_) => {
                 self.stats.malformed += 1;
                 return;
@@ -350,6 +367,39 @@ impl Engine {
             Action::Drop => self.stats.dropped += 1,
         }
         self.process(now);
+    }
+
+    /// A destination-unreachable for an outer SYN: give the application the same error
+    /// about its own SYN and drop both legs without RST. Returns whether it was one.
+    fn reflect_unreachable(&mut self, now: Instant, u: &unreach::Unreachable) -> bool {
+        if !self.config.is_stack(&u.local.addr) {
+            return false;
+        }
+        let Some(outer) = self.stack.find(u.local, u.remote) else {
+            return false;
+        };
+        let Some(&pid) = self.by_conn.get(&outer) else {
+            return false;
+        };
+        let Some(p) = self.pairs.get(&pid) else {
+            return false;
+        };
+        let (Direction::Outbound, None, Some(isn), Some(inner)) =
+            (p.direction, p.mode.as_ref(), p.inner_isn, p.inner)
+        else {
+            return false;
+        };
+        if let Some(pkt) = unreach::build(u, p.app_local, p.app_remote, isn) {
+            if self.out.len() < MAX_OUT {
+                self.out.push_back(pkt);
+            }
+        }
+        self.stats.unreachable += 1;
+        // Neither leg is synchronized: no RST goes anywhere.
+        self.stack.abort(now, outer);
+        self.stack.abort(now, inner);
+        self.remove_pair(pid);
+        true
     }
 
     /// The earliest instant [`Engine::handle_timeout`] has work.
@@ -502,6 +552,10 @@ impl Engine {
         p.inner = Some(id);
         p.outer = Some(outer);
         p.outer_endpoints = self.stack.endpoints(outer);
+        p.inner_isn = self
+            .last_syn
+            .filter(|s| s.0 == remote && s.1 == local)
+            .map(|s| s.2);
         self.insert_pair(pid, p);
         self.stats.pairs_opened += 1;
     }

@@ -28,6 +28,7 @@ pub mod nat;
 mod pair;
 pub mod passthrough;
 pub mod status;
+mod unreach;
 
 pub use config::{Cidr, CidrError, Config, Policy, Route};
 pub use engine::{Engine, RelayStats};

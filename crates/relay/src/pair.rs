@@ -86,6 +86,8 @@ pub(crate) struct Pair {
     pub(crate) inner: Option<ConnId>,
     pub(crate) outer: Option<ConnId>,
     pub(crate) outer_endpoints: Option<(IpEndpoint, IpEndpoint)>,
+    /// Outbound: the sequence number of the application's SYN (to quote it in ICMP).
+    pub(crate) inner_isn: Option<u32>,
     pub(crate) state: PairState,
     /// Relaying mode, once the negotiation is decided.
     pub(crate) mode: Option<Mode>,
@@ -140,6 +142,7 @@ impl Pair {
             inner: None,
             outer: None,
             outer_endpoints: None,
+            inner_isn: None,
             state: PairState::Connecting,
             mode: None,
             outer_up: false,

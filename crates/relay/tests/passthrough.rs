@@ -298,3 +298,96 @@ fn garbage_never_panics_the_engine() {
     }
     assert!(e.stats().malformed + e.stats().dropped > 0);
 }
+
+/// A router's "host unreachable" for the outer SYN reaches the application as the same
+/// error about its own SYN (so `connect` fails at once, as without us); both legs vanish
+/// without RST.
+#[test]
+fn unreachable_for_the_outer_syn_reaches_the_application() {
+    for is_v6 in [false, true] {
+        let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+        let (kernel, dest, router, real) = if is_v6 {
+            (
+                KERNEL_V6,
+                B_REAL_V6,
+                IpAddress::v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe),
+                A_REAL_V6,
+            )
+        } else {
+            (
+                KERNEL_V4,
+                B_REAL_V4,
+                IpAddress::v4(192, 0, 2, 254),
+                A_REAL_V4,
+            )
+        };
+        let now = Instant::ZERO;
+        a.connect(
+            now,
+            stack::IpEndpoint::new(kernel, 40100),
+            stack::IpEndpoint::new(dest, 80),
+            Vec::new(),
+            SendMode::Nothing,
+        );
+        let out = drain(&mut a);
+        assert_eq!(out.len(), 1, "the outer SYN");
+        let syn = a.kernel_syns.pop().expect("the application's SYN");
+        let app_seq = stack::wire::ip::parse(&syn).unwrap().payload[4..8].to_vec();
+        // The router quotes the outer SYN (as the network saw it).
+        let quote = &out[0][..out[0].len().min(if is_v6 { 40 + 8 } else { 20 + 8 })];
+        let mut icmp = vec![
+            if is_v6 { 1 } else { 3 },
+            if is_v6 { 3 } else { 1 },
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        icmp.extend_from_slice(quote);
+        let pkt = if is_v6 {
+            Icmpv6Packet::new_unchecked(&mut icmp[..]).fill_checksum(&v6(router), &v6(real));
+            let mut b = vec![0u8; 40];
+            let mut ip = Ipv6Packet::new_unchecked(&mut b[..]);
+            ip.set_version(6);
+            ip.set_payload_len(icmp.len() as u16);
+            ip.set_next_header(IpProtocol::Icmpv6);
+            ip.set_hop_limit(64);
+            ip.set_src_addr(v6(router));
+            ip.set_dst_addr(v6(real));
+            b.extend_from_slice(&icmp);
+            b
+        } else {
+            Icmpv4Packet::new_unchecked(&mut icmp[..]).fill_checksum();
+            ipv4(router, real, IpProtocol::Icmp, &icmp)
+        };
+        a.handle(now, &pkt);
+        let got = a
+            .delivered_to_kernel
+            .pop()
+            .expect("error reaches the kernel");
+        let view = stack::wire::ip::parse(&got).unwrap();
+        assert_eq!((view.src, view.dst), (router, kernel));
+        assert_eq!(view.payload[0], if is_v6 { 1 } else { 3 });
+        assert_eq!(view.payload[1], if is_v6 { 3 } else { 1 });
+        let q = &view.payload[8..];
+        let (qsrc, l4) = if is_v6 {
+            (
+                IpAddress::Ipv6(Ipv6Packet::new_unchecked(q).src_addr()),
+                &q[40..],
+            )
+        } else {
+            (
+                IpAddress::Ipv4(Ipv4Packet::new_unchecked(q).src_addr()),
+                &q[20..],
+            )
+        };
+        assert_eq!(qsrc, kernel, "quotes the application's own SYN");
+        assert_eq!(u16::from_be_bytes([l4[0], l4[1]]), 40100);
+        assert_eq!(&l4[4..8], &app_seq[..], "with its sequence number");
+        assert_eq!(a.engine().stats().unreachable, 1);
+        assert_eq!(a.engine().pair_count(), 0);
+        assert!(drain(&mut a).is_empty(), "no RST anywhere");
+    }
+}

@@ -246,6 +246,8 @@ pub struct Host {
     pub inbound: WireLog,
     /// Packets from the engine to the kernel that were not TCP (UDP/ICMP delivered).
     pub delivered_to_kernel: Vec<Vec<u8>>,
+    /// SYNs the kernel (the application stack) sent into the TUN.
+    pub kernel_syns: Vec<Vec<u8>>,
     to_net: VecDeque<Vec<u8>>,
     fronted: Vec<u16>,
 }
@@ -294,6 +296,7 @@ impl Host {
             out: WireLog::default(),
             inbound: WireLog::default(),
             delivered_to_kernel: Vec::new(),
+            kernel_syns: Vec::new(),
             to_net: VecDeque::new(),
             fronted,
         }
@@ -311,6 +314,7 @@ impl Host {
             out: WireLog::default(),
             inbound: WireLog::default(),
             delivered_to_kernel: Vec::new(),
+            kernel_syns: Vec::new(),
             to_net: VecDeque::new(),
             fronted: Vec::new(),
         }
@@ -375,6 +379,13 @@ impl Host {
             self.app.drive(now, &mut self.app_stack);
             if let Some(engine) = self.engine.as_mut() {
                 while let Some(n) = self.app_stack.poll_transmit(now, &mut buf) {
+                    if let Ok(view) = stack::wire::ip::parse(&buf[..n]) {
+                        if view.protocol == IpProtocol::Tcp
+                            && view.payload.get(13).is_some_and(|f| f & 0x12 == 0x02)
+                        {
+                            self.kernel_syns.push(buf[..n].to_vec());
+                        }
+                    }
                     engine.handle_packet(now, &buf[..n]);
                     moved = true;
                 }
