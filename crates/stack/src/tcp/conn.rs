@@ -1,0 +1,527 @@
+//! The transmission control block (RFC 9293 §3.3.1) of one connection, split into small
+//! parts, and its application-side operations (RFC 9293 §3.10.1–3.10.6).
+//!
+//! Segment arrival lives in `input.rs`, segment generation in `output.rs`, timers in
+//! `timers.rs` (handlers) and `timer.rs` (table).
+
+use std::collections::VecDeque;
+
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpEndpoint, TcpSeqNumber};
+
+use super::cc::CongestionController;
+use super::reassembly::Reassembly;
+use super::rto::RttEstimator;
+use super::sack::Scoreboard;
+use super::seq;
+use super::timer::{TimerKind, Timers};
+use crate::config::ConnConfig;
+use crate::eno_hook::EnoHook;
+use crate::event::Event;
+
+/// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// SYN sent, waiting for a matching SYN.
+    SynSent,
+    /// SYN received (and, unless held, SYN-ACK sent).
+    SynReceived,
+    /// Open.
+    Established,
+    /// We sent FIN; waiting for its ACK or the peer's FIN.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent FIN; we may still send.
+    CloseWait,
+    /// Both sent FIN, ours not yet acknowledged.
+    Closing,
+    /// We sent FIN after the peer's FIN; waiting for its ACK.
+    LastAck,
+    /// Waiting 2*MSL for duplicates to drain.
+    TimeWait,
+    /// Gone.
+    Closed,
+}
+
+impl State {
+    /// States in which the connection is synchronized (RFC 9293 §3.5.2).
+    pub fn synchronized(self) -> bool {
+        !matches!(self, State::SynSent | State::SynReceived | State::Closed)
+    }
+}
+
+/// Why a connection ended, as seen by the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Orderly close in both directions.
+    Closed,
+    /// Reset by the peer (or refused).
+    Reset,
+    /// Retransmissions or keep-alives unanswered.
+    Timeout,
+    /// Aborted locally.
+    Aborted,
+}
+
+/// The 4-tuple of a connection, from our point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Our address and port.
+    pub local: IpEndpoint,
+    /// The peer's address and port.
+    pub remote: IpEndpoint,
+}
+
+/// Send sequence space (RFC 9293 §3.3.1, Figure 4), plus `SND.MAX` (highest sent + 1).
+#[derive(Debug, Clone, Copy)]
+pub struct SendSeq {
+    /// Initial send sequence number.
+    pub iss: TcpSeqNumber,
+    /// Oldest unacknowledged.
+    pub una: TcpSeqNumber,
+    /// Next to send (moves back to `una` on RTO: go-back-N).
+    pub nxt: TcpSeqNumber,
+    /// Highest sequence sent + 1.
+    pub max: TcpSeqNumber,
+    /// Peer window in bytes (already scaled).
+    pub wnd: u32,
+    /// Largest window the peer ever offered (RFC 5961 §5.2 MAX.SND.WND).
+    pub max_wnd: u32,
+    /// Segment sequence of the last window update.
+    pub wl1: TcpSeqNumber,
+    /// Segment acknowledgment of the last window update.
+    pub wl2: TcpSeqNumber,
+    /// Peer's window shift (RFC 7323 §2.3).
+    pub shift: u8,
+}
+
+/// Receive sequence space (RFC 9293 §3.3.1, Figure 5).
+#[derive(Debug, Clone, Copy)]
+pub struct RecvSeq {
+    /// Initial receive sequence number.
+    pub irs: TcpSeqNumber,
+    /// Next expected.
+    pub nxt: TcpSeqNumber,
+    /// Right edge of the window we advertised last (never moved left, RFC 9293 §3.8.6.2.2).
+    pub adv: TcpSeqNumber,
+    /// Our window shift.
+    pub shift: u8,
+}
+
+/// RFC 7323 timestamp state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timestamps {
+    /// Negotiated.
+    pub enabled: bool,
+    /// TS.Recent (RFC 7323 §4.3).
+    pub recent: u32,
+    /// Per-connection offset added to our clock (RFC 7323 §5.4 randomization).
+    pub offset: u32,
+}
+
+/// Loss recovery state (RFC 5681 §3.2, RFC 6582, RFC 6675).
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Consecutive duplicate ACKs.
+    pub dupacks: u32,
+    /// `recover` (RFC 6582): in recovery until this is acknowledged.
+    pub recover: Option<TcpSeqNumber>,
+    /// Next hole byte to consider for retransmission in recovery.
+    pub rtx_next: Option<TcpSeqNumber>,
+    /// Non-SACK recovery: retransmit the segment at `SND.UNA` once.
+    pub rtx_una: bool,
+    /// Consecutive retransmission-timer expiries.
+    pub retries: u32,
+    /// Karn timing: the segment end being timed and when it was sent.
+    pub rtt_probe: Option<(TcpSeqNumber, Instant)>,
+}
+
+/// One TCP connection.
+pub struct Conn {
+    pub(crate) tuple: Tuple,
+    pub(crate) state: State,
+    /// SYN held until the application accepts or refuses.
+    pub(crate) held: bool,
+    pub(crate) passive: bool,
+    /// The application knows this connection's id (active open or held SYN).
+    pub(crate) announced: bool,
+    pub(crate) cfg: ConnConfig,
+    pub(crate) snd: SendSeq,
+    pub(crate) rcv: RecvSeq,
+    /// Unacknowledged and unsent data; byte 0 has sequence `buf_seq`.
+    pub(crate) send_buf: VecDeque<u8>,
+    pub(crate) buf_seq: TcpSeqNumber,
+    /// The application closed its sending side: a FIN follows the data.
+    pub(crate) fin_queued: bool,
+    /// In-order received data not yet read.
+    pub(crate) recv_buf: VecDeque<u8>,
+    pub(crate) ooo: Reassembly,
+    /// Sequence number of the peer's FIN once seen (possibly ahead of `RCV.NXT`).
+    pub(crate) peer_fin: Option<TcpSeqNumber>,
+    /// The peer's FIN was consumed: EOF after `recv_buf`.
+    pub(crate) eof: bool,
+    /// The application has read the EOF (`recv` returned `Ok(0)`).
+    pub(crate) eof_seen: bool,
+    /// Peer's MSS option (RFC 9293 §3.7.1; 536 / 1220 when absent).
+    pub(crate) peer_mss: u16,
+    /// Path MTU (IP bytes).
+    pub(crate) pmtu: usize,
+    pub(crate) sack_ok: bool,
+    pub(crate) ts: Timestamps,
+    pub(crate) rtt: RttEstimator,
+    pub(crate) cc: Box<dyn CongestionController>,
+    pub(crate) scoreboard: Scoreboard,
+    pub(crate) rec: Recovery,
+    pub(crate) timers: Timers,
+    pub(crate) keepalive_probes: u32,
+    pub(crate) persist_backoff: u32,
+    /// Send an ACK (or window update / challenge ACK) at the next opportunity.
+    pub(crate) ack_now: bool,
+    /// Send a probe `<SEQ=SND.UNA-1>` (keep-alive or zero-window probe).
+    pub(crate) probe_now: bool,
+    /// Full segments received since our last ACK (RFC 9293 §3.8.6.3).
+    pub(crate) unacked_segs: u32,
+    pub(crate) events: Vec<Event>,
+    pub(crate) readable_pending: bool,
+    pub(crate) writable_wanted: bool,
+    pub(crate) end: Option<EndReason>,
+    /// Send RST `<SEQ=SND.NXT>` when the connection ends (abort, timeout).
+    pub(crate) rst_on_end: bool,
+    /// A RST to send without ending the connection: `(seq, ack)` (RFC 9293 §3.10.7.3
+    /// "unacceptable ACK in SYN-SENT/SYN-RECEIVED").
+    pub(crate) pending_rst: Option<(TcpSeqNumber, Option<TcpSeqNumber>)>,
+    /// Window scaling negotiated (both SYNs carried the option).
+    pub(crate) ws_ok: bool,
+    pub(crate) eno: Option<EnoHook>,
+    /// Last time a segment arrived (keep-alive idle).
+    pub(crate) last_rx: Instant,
+}
+
+impl core::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Conn")
+            .field("tuple", &self.tuple)
+            .field("state", &self.state)
+            .field("snd", &self.snd)
+            .field("rcv", &self.rcv)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `new` needs.
+pub(crate) struct ConnParams {
+    pub(crate) tuple: Tuple,
+    pub(crate) cfg: ConnConfig,
+    pub(crate) iss: TcpSeqNumber,
+    pub(crate) ts_offset: u32,
+    pub(crate) mtu: usize,
+    pub(crate) passive: bool,
+    pub(crate) now: Instant,
+}
+
+/// Default MSS when the option is absent (RFC 9293 §3.7.1, RFC 8200 §5 for IPv6).
+fn default_mss(tuple: &Tuple) -> u16 {
+    match tuple.remote.addr {
+        smoltcp::wire::IpAddress::Ipv4(_) => 536,
+        smoltcp::wire::IpAddress::Ipv6(_) => 1220,
+    }
+}
+
+/// Smallest window shift such that `buf` fits 16 bits (RFC 7323 §2.3, at most 14).
+pub(crate) fn shift_for(buf: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (buf >> s) > 0xffff {
+        s += 1;
+    }
+    s
+}
+
+impl Conn {
+    pub(crate) fn new(p: ConnParams) -> Conn {
+        let mss = default_mss(&p.tuple);
+        let ip_tcp = crate::wire::ip::header_len(&p.tuple.local.addr) + 20;
+        let smss = u16::try_from(p.mtu.saturating_sub(ip_tcp))
+            .unwrap_or(u16::MAX)
+            .min(mss);
+        let cc = p.cfg.congestion.build(smss.max(64));
+        let rtt = RttEstimator::new(p.cfg.rtt);
+        let ooo = Reassembly::new(p.cfg.max_ooo_chunks);
+        let zero = TcpSeqNumber(0);
+        Conn {
+            tuple: p.tuple,
+            state: State::Closed,
+            held: false,
+            passive: p.passive,
+            announced: !p.passive,
+            snd: SendSeq {
+                iss: p.iss,
+                una: p.iss,
+                nxt: p.iss,
+                max: p.iss,
+                wnd: 0,
+                max_wnd: 0,
+                wl1: zero,
+                wl2: zero,
+                shift: 0,
+            },
+            rcv: RecvSeq {
+                irs: zero,
+                nxt: zero,
+                adv: zero,
+                shift: 0,
+            },
+            send_buf: VecDeque::new(),
+            buf_seq: seq::add(p.iss, 1),
+            fin_queued: false,
+            recv_buf: VecDeque::new(),
+            ooo,
+            peer_fin: None,
+            eof: false,
+            eof_seen: false,
+            peer_mss: mss,
+            pmtu: p.mtu,
+            sack_ok: false,
+            ts: Timestamps {
+                enabled: false,
+                recent: 0,
+                offset: p.ts_offset,
+            },
+            rtt,
+            cc,
+            scoreboard: Scoreboard::default(),
+            rec: Recovery::default(),
+            timers: Timers::default(),
+            keepalive_probes: 0,
+            persist_backoff: 0,
+            ack_now: false,
+            probe_now: false,
+            unacked_segs: 0,
+            events: Vec::new(),
+            readable_pending: false,
+            writable_wanted: false,
+            end: None,
+            rst_on_end: false,
+            pending_rst: None,
+            ws_ok: false,
+            eno: None,
+            last_rx: p.now,
+            cfg: p.cfg,
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Our window shift to offer in a SYN.
+    pub(crate) fn our_shift(&self) -> u8 {
+        if self.cfg.window_scaling {
+            shift_for(self.cfg.recv_buffer)
+        } else {
+            0
+        }
+    }
+
+    /// Sender MSS: the peer's MSS bounded by the path MTU (RFC 9293 §3.7.1, RFC 6691).
+    pub(crate) fn smss(&self) -> usize {
+        let ip_tcp = crate::wire::ip::header_len(&self.tuple.local.addr) + 20;
+        usize::from(self.peer_mss)
+            .min(self.pmtu.saturating_sub(ip_tcp))
+            .max(64)
+    }
+
+    /// Bytes in flight (`SND.MAX - SND.UNA`).
+    pub(crate) fn flight(&self) -> u32 {
+        seq::dist(self.snd.max, self.snd.una)
+    }
+
+    /// Our timestamp clock (RFC 7323 §5.4): milliseconds plus a random offset.
+    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
+        let ms = u32::try_from(now.total_millis().rem_euclid(1 << 32)).unwrap_or(0);
+        ms.wrapping_add(self.ts.offset)
+    }
+
+    pub(crate) fn emit(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    pub(crate) fn notify_readable(&mut self) {
+        if !self.readable_pending {
+            self.readable_pending = true;
+            self.emit(Event::Readable);
+        }
+    }
+
+    /// Sequence number right after the last queued data byte.
+    pub(crate) fn data_end(&self) -> TcpSeqNumber {
+        seq::add(self.buf_seq, seq::len32(self.send_buf.len()))
+    }
+
+    /// Whether our FIN has been acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        self.fin_queued && seq::gt(self.snd.una, self.data_end())
+    }
+
+    /// Arm the retransmission timer if data is outstanding and it is not running.
+    pub(crate) fn arm_rto(&mut self, now: Instant) {
+        let at = now + self.rtt.rto();
+        self.timers.set_if_unset(TimerKind::Retransmit, at);
+    }
+
+    pub(crate) fn restart_rto(&mut self, now: Instant) {
+        let at = now + self.rtt.rto();
+        self.timers.set(TimerKind::Retransmit, at);
+    }
+
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(k) = self.cfg.keepalive {
+            if self.state.synchronized() {
+                self.timers.set(TimerKind::KeepAlive, now + k.idle);
+            }
+        }
+        self.keepalive_probes = 0;
+    }
+
+    /// End the connection (no RST unless `rst_on_end` is set by the caller).
+    pub(crate) fn finish(&mut self, reason: EndReason) {
+        if self.end.is_none() {
+            self.end = Some(reason);
+            match reason {
+                EndReason::Closed => self.emit(Event::Closed),
+                EndReason::Reset => self.emit(Event::Reset),
+                EndReason::Timeout => self.emit(Event::Timeout),
+                EndReason::Aborted => {}
+            }
+        }
+        self.state = State::Closed;
+        self.timers.stop_all();
+        self.send_buf = VecDeque::new();
+        self.ooo = Reassembly::new(0);
+    }
+
+    /// Enter TIME-WAIT (RFC 9293 §3.10.7.4): both sides closed.
+    pub(crate) fn enter_time_wait(&mut self, now: Instant, msl2: Duration) {
+        self.state = State::TimeWait;
+        self.timers.stop_all();
+        self.timers.set(TimerKind::Close, now + msl2);
+        if self.end.is_none() {
+            self.end = Some(EndReason::Closed);
+            self.emit(Event::Closed);
+        }
+        self.send_buf = VecDeque::new();
+    }
+
+    // ---- application operations (RFC 9293 §3.10.2–3.10.6) ----
+
+    /// SEND: queue bytes; returns how many fit.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        let open = matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if !open || self.fin_queued {
+            return 0;
+        }
+        let room = self.cfg.send_buffer.saturating_sub(self.send_buf.len());
+        let n = room.min(data.len());
+        self.send_buf.extend(data.iter().take(n));
+        if n < data.len() {
+            self.writable_wanted = true;
+        }
+        n
+    }
+
+    /// RECEIVE: copy in-order data out; `Ok(0)` only at EOF.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError> {
+        self.readable_pending = false;
+        if !self.recv_buf.is_empty() {
+            let n = buf.len().min(self.recv_buf.len());
+            for (dst, src) in buf.iter_mut().zip(self.recv_buf.drain(..n)) {
+                *dst = src;
+            }
+            if self.state.synchronized() && !self.eof && self.window_opened() {
+                self.ack_now = true;
+            }
+            if self.recv_buf.is_empty() {
+                self.recv_buf = VecDeque::new();
+            }
+            return Ok(n);
+        }
+        if self.eof {
+            self.eof_seen = true;
+            return Ok(0);
+        }
+        match self.end {
+            Some(EndReason::Reset) => Err(crate::RecvError::Reset),
+            Some(EndReason::Timeout) => Err(crate::RecvError::TimedOut),
+            Some(EndReason::Aborted) | Some(EndReason::Closed) => Err(crate::RecvError::Closed),
+            None => Err(crate::RecvError::WouldBlock),
+        }
+    }
+
+    /// The window we could advertise now, before scaling.
+    pub(crate) fn free_window(&self) -> u32 {
+        let free = self.cfg.recv_buffer.saturating_sub(self.recv_buf.len());
+        seq::len32(free.min(0xffff << self.rcv.shift))
+    }
+
+    /// The currently advertised window remaining (right edge minus `RCV.NXT`).
+    pub(crate) fn advertised_remaining(&self) -> u32 {
+        seq::dist(self.rcv.adv, self.rcv.nxt)
+    }
+
+    /// Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): a window update is worth sending
+    /// once the window can grow by min(half the buffer, one MSS) beyond what was advertised.
+    pub(crate) fn window_opened(&self) -> bool {
+        let step = (seq::len32(self.cfg.recv_buffer) / 2).min(seq::len32(self.smss()));
+        self.free_window() >= self.advertised_remaining().saturating_add(step.max(1))
+    }
+
+    /// CLOSE: our side will send FIN after queued data (RFC 9293 §3.10.4).
+    pub fn close(&mut self, now: Instant) {
+        match self.state {
+            State::SynSent => self.finish(EndReason::Closed),
+            State::SynReceived | State::Established if !self.fin_queued => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait if !self.fin_queued => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    /// ABORT: the caller sends RST if synchronized (RFC 9293 §3.10.5).
+    pub fn abort(&mut self) {
+        if matches!(self.state, State::SynReceived if !self.held) || self.state.synchronized() {
+            self.rst_on_end = !matches!(self.state, State::TimeWait);
+        }
+        self.finish(EndReason::Aborted);
+    }
+}
+
+impl Conn {
+    /// RFC 1191 §6.1 / RFC 8201 §5.2: a "packet too big" for a segment at `sq` lowers the
+    /// path MTU; accepted only when `sq` is unacknowledged data we sent (RFC 5927 §4.1).
+    /// Returns true if applied.
+    pub(crate) fn on_pmtu(&mut self, sq: TcpSeqNumber, mtu: usize) -> bool {
+        let min_mtu = match self.tuple.local.addr {
+            smoltcp::wire::IpAddress::Ipv4(_) => 576,
+            smoltcp::wire::IpAddress::Ipv6(_) => 1280,
+        };
+        if !(seq::le(self.snd.una, sq) && seq::lt(sq, self.snd.max)) || mtu >= self.pmtu {
+            return false;
+        }
+        self.pmtu = mtu.max(min_mtu);
+        let mss = u16::try_from(self.smss()).unwrap_or(u16::MAX);
+        self.cc.on_mss_update(mss);
+        // Resend what is outstanding in smaller segments, without a congestion response.
+        self.snd.nxt = self.snd.una;
+        true
+    }
+}

@@ -1,0 +1,15 @@
+//! The TCP engine (RFC 9293) and its companions: RTO (RFC 6298), congestion control
+//! (RFC 5681, RFC 9438), SACK (RFC 2018, RFC 6675), timestamps (RFC 7323) and RFC 5961.
+
+pub mod cc;
+pub mod conn;
+pub(crate) mod input;
+pub(crate) mod output;
+pub mod reassembly;
+pub mod rfc5961;
+pub mod rto;
+pub mod sack;
+pub mod segment;
+pub(crate) mod seq;
+pub(crate) mod timeout;
+pub mod timer;

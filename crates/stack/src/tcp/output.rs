@@ -1,0 +1,370 @@
+//! Segment generation (RFC 9293 §3.8.6, §3.10.7): SYN/SYN-ACK with options, data under
+//! the peer window and the congestion window with Nagle and sender SWS avoidance, loss
+//! recovery retransmissions (RFC 6675 holes, RFC 6582 without SACK), ACKs with SACK blocks
+//! (RFC 2018 §4), probes, and RSTs.
+
+use smoltcp::time::Instant;
+use smoltcp::wire::TcpSeqNumber;
+
+use super::conn::{Conn, State};
+use super::input::Ctx;
+use super::segment::{self, Flags, OutHeader};
+use super::seq;
+use super::timer::TimerKind;
+use crate::wire::options::OutOptions;
+
+impl Conn {
+    /// Produce the next segment to send, if any, into `buf` (TCP header onwards).
+    pub(crate) fn poll_segment(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Option<usize> {
+        if let Some((sq, ack)) = self.pending_rst.take() {
+            ctx.stats.rst_sent += 1;
+            return self.emit_rst(buf, sq, ack);
+        }
+        match self.state {
+            State::Closed => return None,
+            State::SynSent if self.snd.nxt == self.snd.iss => {
+                return self.send_syn(now, buf, false, ctx);
+            }
+            State::SynSent => return None,
+            State::SynReceived if self.held => return None,
+            State::SynReceived if self.snd.nxt == self.snd.iss => {
+                return self.send_syn(now, buf, true, ctx);
+            }
+            _ => {}
+        }
+        if matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) {
+            if let Some(n) = self.send_data(now, buf, ctx) {
+                return Some(n);
+            }
+        }
+        if self.probe_now {
+            self.probe_now = false;
+            let sq = seq::sub(self.snd.una, 1);
+            return self.send_ack(now, buf, Some(sq));
+        }
+        if self.ack_now {
+            return self.send_ack(now, buf, None);
+        }
+        None
+    }
+
+    /// Our advertised window field (RFC 7323 §2.3 scaled; never shrinking the right edge).
+    fn window_field(&mut self, syn: bool) -> u16 {
+        let shift = if syn { 0 } else { self.rcv.shift };
+        let mut wnd = self.free_window();
+        let remaining = self.advertised_remaining();
+        // Receiver SWS avoidance: do not announce small increases.
+        if wnd > remaining && !self.window_opened() && remaining > 0 {
+            wnd = remaining;
+        }
+        if wnd < remaining {
+            wnd = remaining;
+        }
+        let unit = 1u32 << shift;
+        let scaled = wnd.div_ceil(unit).min(0xffff);
+        let edge = seq::add(self.rcv.nxt, scaled << shift);
+        self.rcv.adv = seq::max(self.rcv.adv, edge);
+        u16::try_from(scaled).unwrap_or(u16::MAX)
+    }
+
+    fn ack_sent(&mut self) {
+        self.ack_now = false;
+        self.unacked_segs = 0;
+        self.timers.stop(TimerKind::DelayedAck);
+    }
+
+    fn send_syn(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        with_ack: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<usize> {
+        let ip_tcp = crate::wire::ip::header_len(&self.tuple.local.addr) + 20;
+        let mss = u16::try_from(self.pmtu.saturating_sub(ip_tcp)).unwrap_or(u16::MAX);
+        let (ws, sack, ts) = if with_ack {
+            (
+                self.ws_ok.then_some(self.rcv.shift),
+                self.sack_ok,
+                self.ts.enabled.then(|| (self.ts_now(now), self.ts.recent)),
+            )
+        } else {
+            (
+                self.cfg.window_scaling.then(|| self.our_shift()),
+                self.cfg.sack,
+                self.cfg.timestamps.then(|| (self.ts_now(now), 0)),
+            )
+        };
+        let window = self.window_field(true);
+        let eno = self.eno.as_ref().and_then(|e| e.syn_option());
+        let mut opts = OutOptions {
+            mss: Some(mss),
+            window_scale: ws,
+            sack_permitted: sack,
+            timestamp: ts,
+            sack_blocks: &[],
+            eno,
+        };
+        opts.fit();
+        let hdr = OutHeader {
+            seq: self.snd.iss,
+            ack: self.rcv.nxt,
+            flags: Flags {
+                syn: true,
+                ack: with_ack,
+                ..Flags::default()
+            },
+            window,
+        };
+        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (&[], &[]))?;
+        let nxt = seq::add(self.snd.iss, 1);
+        self.snd.nxt = nxt;
+        if seq::gt(nxt, self.snd.max) {
+            self.snd.max = nxt;
+        }
+        if self.rec.retries == 0 {
+            self.rec.rtt_probe = Some((nxt, now));
+        } else {
+            ctx.stats.retransmits += 1;
+        }
+        self.arm_rto(now);
+        self.ack_sent();
+        Some(n)
+    }
+
+    /// RFC 6675 pipe: bytes believed in the network.
+    fn pipe(&self) -> u32 {
+        let flight = self.flight();
+        let sacked = if self.sack_ok {
+            self.scoreboard.sacked_bytes()
+        } else {
+            self.rec
+                .dupacks
+                .saturating_mul(seq::len32(self.smss_data()))
+        };
+        let lost = match (self.sack_ok, self.scoreboard.high()) {
+            (true, Some(high)) => {
+                let from = self.rec.rtx_next.unwrap_or(self.snd.una);
+                self.scoreboard
+                    .unsacked_between(seq::max(from, self.snd.una), high)
+            }
+            _ => 0,
+        };
+        flight.saturating_sub(sacked).saturating_sub(lost)
+    }
+
+    fn base_options(&self, now: Instant) -> (Option<(u32, u32)>, Option<&'static [u8]>) {
+        let ts = self.ts.enabled.then(|| (self.ts_now(now), self.ts.recent));
+        let eno = self.eno.as_ref().and_then(|e| e.non_syn_option());
+        (ts, eno)
+    }
+
+    fn send_data(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
+        let (ts, eno) = self.base_options(now);
+        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
+            self.ooo.sack_blocks(4)
+        } else {
+            Vec::new()
+        };
+        let mut opts = OutOptions {
+            timestamp: ts,
+            sack_blocks: &sack_blocks,
+            eno,
+            ..OutOptions::default()
+        };
+        opts.fit();
+        let max_payload = self.smss().saturating_sub(opts.buffer_len()).max(1);
+        let data_end = self.data_end();
+        let cwnd = u32::try_from(self.cc.window()).unwrap_or(u32::MAX);
+        let wnd_edge = seq::add(self.snd.una, self.snd.wnd);
+        let fin_pending = self.fin_queued && !self.fin_acked();
+
+        // Choose what to send: (start, length, retransmission in recovery).
+        let (start, len, recovery_rtx) = if self.rec.recover.is_some() {
+            let pipe = self.pipe();
+            if pipe >= cwnd {
+                return None;
+            }
+            let una = self.snd.una;
+            let hole = if self.rec.rtx_una && self.scoreboard.covering_end(una).is_none() {
+                self.rec.rtx_una = false;
+                Some((una, seq::add(una, seq::len32(max_payload))))
+            } else if self.sack_ok {
+                let from = seq::max(self.rec.rtx_next.unwrap_or(una), una);
+                self.scoreboard.next_hole(from)
+            } else {
+                None
+            };
+            match hole {
+                Some((a, b)) if seq::lt(a, self.snd.max) => {
+                    let b = seq::min(b, self.snd.max);
+                    let avail = seq::dist(data_end, a) as usize;
+                    let len = (seq::dist(b, a) as usize).min(max_payload).min(avail);
+                    (a, len, true)
+                }
+                _ => {
+                    let start = self.snd.max;
+                    let usable = seq::dist(wnd_edge, start).min(cwnd - pipe) as usize;
+                    let avail = seq::dist(data_end, start) as usize;
+                    (start, avail.min(max_payload).min(usable), false)
+                }
+            }
+        } else {
+            let mut start = self.snd.nxt;
+            if self.sack_ok {
+                while let Some(e) = self.scoreboard.covering_end(start) {
+                    start = e;
+                }
+                self.snd.nxt = start;
+            }
+            let edge = seq::min(wnd_edge, seq::add(self.snd.una, cwnd));
+            let usable = u32::try_from(seq::diff(edge, start)).unwrap_or(0) as usize;
+            let avail = seq::dist(data_end, start) as usize;
+            (start, avail.min(max_payload).min(usable), false)
+        };
+        let avail = seq::dist(data_end, start) as usize;
+        let fin = fin_pending && seq::le(start, data_end) && len == avail;
+        let is_rtx = seq::lt(start, self.snd.max);
+        if len == 0 && !fin {
+            if avail > 0 && self.snd.wnd == 0 && self.flight() == 0 {
+                let t = now + self.rtt.rto();
+                self.timers.set_if_unset(TimerKind::Persist, t);
+            }
+            return None;
+        }
+        // A FIN already sent is only resent by retransmission logic.
+        if len == 0 && fin && !is_rtx && seq::gt(self.snd.max, data_end) {
+            return None;
+        }
+        if !is_rtx && !fin && len < max_payload {
+            let half_window = seq::len32(len) >= self.snd.max_wnd / 2 && self.snd.max_wnd > 0;
+            if len < avail {
+                // Window-limited: sender SWS avoidance (RFC 9293 §3.8.6.2.1).
+                if !half_window {
+                    return None;
+                }
+            } else if self.cfg.nagle && self.flight() > 0 {
+                // Nagle (RFC 9293 §3.7.4).
+                return None;
+            }
+        }
+        let offset = seq::dist(start, self.buf_seq) as usize;
+        let window = self.window_field(false);
+        let (a, b) = self.send_buf.as_slices();
+        let (p1, p2) = slice_range(a, b, offset, len);
+        let hdr = OutHeader {
+            seq: start,
+            ack: self.rcv.nxt,
+            flags: Flags {
+                ack: true,
+                psh: len > 0 && offset + len == self.send_buf.len(),
+                fin,
+                ..Flags::default()
+            },
+            window,
+        };
+        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (p1, p2))?;
+        let end = seq::add(start, seq::len32(len + usize::from(fin)));
+        if is_rtx {
+            ctx.stats.retransmits += 1;
+            if let Some((pend, _)) = self.rec.rtt_probe {
+                if seq::lt(start, pend) {
+                    self.rec.rtt_probe = None;
+                }
+            }
+        } else if self.rec.rtt_probe.is_none() {
+            self.rec.rtt_probe = Some((end, now));
+        }
+        if recovery_rtx {
+            self.rec.rtx_next = Some(end);
+        } else {
+            self.snd.nxt = end;
+        }
+        if seq::gt(end, self.snd.max) {
+            self.snd.max = end;
+        }
+        self.arm_rto(now);
+        self.ack_sent();
+        Some(n)
+    }
+
+    fn send_ack(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        sq: Option<TcpSeqNumber>,
+    ) -> Option<usize> {
+        let (ts, eno) = self.base_options(now);
+        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
+            self.ooo.sack_blocks(4)
+        } else {
+            Vec::new()
+        };
+        let mut opts = OutOptions {
+            timestamp: ts,
+            sack_blocks: &sack_blocks,
+            eno,
+            ..OutOptions::default()
+        };
+        opts.fit();
+        let window = self.window_field(false);
+        let hdr = OutHeader {
+            seq: sq.unwrap_or(self.snd.nxt),
+            ack: self.rcv.nxt,
+            flags: Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            window,
+        };
+        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (&[], &[]))?;
+        self.ack_sent();
+        Some(n)
+    }
+
+    /// A RST `<SEQ=seq>` (with `<ACK=ack>` if given), no options.
+    pub(crate) fn emit_rst(
+        &self,
+        buf: &mut [u8],
+        sq: TcpSeqNumber,
+        ack: Option<TcpSeqNumber>,
+    ) -> Option<usize> {
+        let hdr = OutHeader {
+            seq: sq,
+            ack: ack.unwrap_or(TcpSeqNumber(0)),
+            flags: Flags {
+                rst: true,
+                ack: ack.is_some(),
+                ..Flags::default()
+            },
+            window: 0,
+        };
+        segment::emit(buf, &self.tuple, &hdr, &OutOptions::default(), (&[], &[]))
+    }
+}
+
+/// `len` bytes starting at `offset` of the concatenation `a ++ b`, as two slices.
+fn slice_range<'a>(a: &'a [u8], b: &'a [u8], offset: usize, len: usize) -> (&'a [u8], &'a [u8]) {
+    if offset >= a.len() {
+        let s = offset - a.len();
+        let e = (s + len).min(b.len());
+        (&[], b.get(s..e).unwrap_or(&[]))
+    } else {
+        let e1 = (offset + len).min(a.len());
+        let first = a.get(offset..e1).unwrap_or(&[]);
+        let rest = len - first.len();
+        (first, b.get(..rest.min(b.len())).unwrap_or(&[]))
+    }
+}

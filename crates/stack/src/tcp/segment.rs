@@ -1,0 +1,153 @@
+//! A TCP segment as the state machine sees it (RFC 9293 §3.1), parsed from a
+//! `smoltcp::wire::TcpPacket`, and the emitter of outgoing segments.
+
+use smoltcp::wire::{IpAddress, TcpPacket, TcpSeqNumber};
+
+use super::conn::Tuple;
+use crate::wire::options::{OutOptions, ParsedOptions};
+
+/// One received segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// SEG.SEQ.
+    pub seq: TcpSeqNumber,
+    /// SEG.ACK (meaningful when `ack` is set).
+    pub ack_number: TcpSeqNumber,
+    /// ACK flag.
+    pub ack: bool,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// RST flag.
+    pub rst: bool,
+    /// PSH flag.
+    pub psh: bool,
+    /// SEG.WND as sent (unscaled).
+    pub window: u16,
+    /// Parsed options.
+    pub opts: ParsedOptions<'a>,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// Why a TCP segment was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentError {
+    /// Shorter than its header or a bad data offset.
+    #[error("truncated TCP header")]
+    Truncated,
+    /// Checksum mismatch.
+    #[error("bad TCP checksum")]
+    Checksum,
+}
+
+impl<'a> Segment<'a> {
+    /// Parse and checksum-verify a TCP segment carried between `src` and `dst`.
+    pub fn parse(
+        bytes: &'a [u8],
+        src: &IpAddress,
+        dst: &IpAddress,
+    ) -> Result<Segment<'a>, SegmentError> {
+        let p = TcpPacket::new_checked(bytes).map_err(|_| SegmentError::Truncated)?;
+        if !p.verify_checksum(src, dst) {
+            return Err(SegmentError::Checksum);
+        }
+        Ok(Segment {
+            src_port: p.src_port(),
+            dst_port: p.dst_port(),
+            seq: p.seq_number(),
+            ack_number: p.ack_number(),
+            ack: p.ack(),
+            syn: p.syn(),
+            fin: p.fin(),
+            rst: p.rst(),
+            psh: p.psh(),
+            window: p.window_len(),
+            opts: ParsedOptions::parse(p.options()),
+            payload: p.payload(),
+        })
+    }
+
+    /// SEG.LEN: payload plus SYN and FIN.
+    pub fn len(&self) -> usize {
+        self.payload.len() + usize::from(self.syn) + usize::from(self.fin)
+    }
+
+    /// Whether SEG.LEN is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Flags of an outgoing segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK.
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+    /// PSH.
+    pub psh: bool,
+}
+
+/// Header fields of an outgoing segment.
+#[derive(Debug, Clone, Copy)]
+pub struct OutHeader {
+    /// SEG.SEQ.
+    pub seq: TcpSeqNumber,
+    /// SEG.ACK (zero unless the ACK flag is set).
+    pub ack: TcpSeqNumber,
+    /// Flags.
+    pub flags: Flags,
+    /// SEG.WND (already scaled down).
+    pub window: u16,
+}
+
+/// Write a TCP segment (header, options, payload from up to two slices) for `tuple`
+/// into `buf`; returns its length, or `None` if `buf` is too short.
+pub fn emit(
+    buf: &mut [u8],
+    tuple: &Tuple,
+    hdr: &OutHeader,
+    opts: &OutOptions<'_>,
+    payload: (&[u8], &[u8]),
+) -> Option<usize> {
+    let opt_len = opts.buffer_len();
+    let hlen = 20 + opt_len;
+    let total = hlen + payload.0.len() + payload.1.len();
+    let seg = buf.get_mut(..total)?;
+    seg.get_mut(..20)?.fill(0);
+    opts.emit(seg.get_mut(20..hlen)?)?;
+    let (a, b) = seg.get_mut(hlen..)?.split_at_mut(payload.0.len());
+    a.copy_from_slice(payload.0);
+    b.copy_from_slice(payload.1);
+    let mut p = TcpPacket::new_unchecked(seg);
+    p.set_src_port(tuple.local.port);
+    p.set_dst_port(tuple.remote.port);
+    p.set_seq_number(hdr.seq);
+    p.set_ack_number(if hdr.flags.ack {
+        hdr.ack
+    } else {
+        TcpSeqNumber(0)
+    });
+    p.set_header_len(u8::try_from(hlen).ok()?);
+    p.clear_flags();
+    p.set_syn(hdr.flags.syn);
+    p.set_ack(hdr.flags.ack);
+    p.set_fin(hdr.flags.fin);
+    p.set_rst(hdr.flags.rst);
+    p.set_psh(hdr.flags.psh);
+    p.set_window_len(hdr.window);
+    p.set_urgent_at(0);
+    p.fill_checksum(&tuple.local.addr, &tuple.remote.addr);
+    Some(total)
+}

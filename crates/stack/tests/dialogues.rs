@@ -1,0 +1,560 @@
+//! One segment dialogue per RFC rule (RFC 9293, RFC 5961, RFC 7323, RFC 2018, RFC 6298).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::dialogue::*;
+use common::{ep, v4};
+use stack::{
+    ConnConfig, ConnId, Duration, Event, KeepAlive, ListenAddr, ListenConfig, StackConfig, State,
+};
+
+const PEER_ISN: u32 = 0xffff_ff00; // wraps during the tests
+
+fn config() -> StackConfig {
+    let mut c = StackConfig::new(vec![v4(1)], [7; 32]);
+    c.conn = ConnConfig {
+        delayed_ack: None,
+        ..ConnConfig::default()
+    };
+    c.time_wait = Duration::from_secs(10);
+    c
+}
+
+fn syn_opts() -> Opts {
+    Opts {
+        mss: Some(1460),
+        ws: Some(2),
+        sack_perm: true,
+        ts: None,
+        ..Opts::default()
+    }
+}
+
+fn listening(cfg: StackConfig, hold: bool) -> Dialogue {
+    let mut d = Dialogue::new(cfg, ep(v4(1), 80), ep(v4(2), 5000));
+    d.stack.listen(
+        ListenAddr {
+            addr: None,
+            port: Some(80),
+        },
+        ListenConfig {
+            hold_syn: hold,
+            conn: None,
+        },
+    );
+    d
+}
+
+/// Passive open to ESTABLISHED; returns (dialogue, id, our next seq, stack's next seq).
+fn established_with(cfg: StackConfig) -> (Dialogue, ConnId, u32, u32) {
+    let mut d = listening(cfg, false);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let synack = d.recv_one();
+    assert!(synack.syn && synack.ackf);
+    assert_eq!(synack.ack, PEER_ISN.wrapping_add(1));
+    let iss = synack.seq;
+    d.send(
+        ACK,
+        PEER_ISN.wrapping_add(1),
+        iss.wrapping_add(1),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    let (id, _) = *d
+        .events
+        .iter()
+        .find(|(_, e)| *e == Event::Established)
+        .expect("established");
+    d.recv_none();
+    (d, id, PEER_ISN.wrapping_add(1), iss.wrapping_add(1))
+}
+
+fn established() -> (Dialogue, ConnId, u32, u32) {
+    established_with(config())
+}
+
+#[test]
+fn rfc9293_passive_handshake_negotiates_options() {
+    let mut d = listening(config(), false);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let sa = d.recv_one();
+    assert!(sa.syn && sa.ackf && !sa.fin && !sa.rst);
+    assert_eq!(sa.ack, PEER_ISN.wrapping_add(1));
+    assert_eq!(sa.mss, Some(1460));
+    assert_eq!(
+        sa.ws,
+        Some(3),
+        "256 KiB buffer needs shift 3 (65535 << 2 is too small)"
+    );
+    assert!(sa.sack_perm);
+    assert_eq!(sa.ts, None, "no timestamps unless the SYN had them");
+    d.send(
+        ACK,
+        PEER_ISN.wrapping_add(1),
+        sa.seq.wrapping_add(1),
+        100,
+        &Opts::default(),
+        &[],
+    );
+    assert!(d.has(&Event::Established));
+}
+
+#[test]
+fn rfc9293_active_handshake() {
+    let mut d = Dialogue::new(config(), ep(v4(1), 40000), ep(v4(2), 80));
+    let now = d.now;
+    let id = d.stack.connect(now, d.local, d.remote, None).unwrap();
+    let syn = d.recv_one();
+    assert!(syn.syn && !syn.ackf);
+    assert!(syn.mss.is_some() && syn.ws.is_some() && syn.sack_perm && syn.ts.is_some());
+    let ts = syn.ts.unwrap().0;
+    let o = Opts {
+        ts: Some((777, ts)),
+        ..syn_opts()
+    };
+    d.send(SYNACK, PEER_ISN, syn.seq.wrapping_add(1), 65535, &o, &[]);
+    let ack = d.recv_one();
+    assert!(ack.ackf && !ack.syn);
+    assert_eq!(ack.ack, PEER_ISN.wrapping_add(1));
+    assert_eq!(ack.seq, syn.seq.wrapping_add(1));
+    assert_eq!(
+        ack.ts.map(|t| t.1),
+        Some(777),
+        "TSecr echoes TSval (RFC 7323 §3.2)"
+    );
+    assert_eq!(d.stack.state(id), Some(State::Established));
+    assert!(d.has(&Event::Established));
+}
+
+#[test]
+fn rfc9293_simultaneous_open() {
+    let mut d = Dialogue::new(config(), ep(v4(1), 40000), ep(v4(2), 80));
+    let now = d.now;
+    let id = d.stack.connect(now, d.local, d.remote, None).unwrap();
+    let syn = d.recv_one();
+    // The peer's SYN crosses ours.
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let sa = d.recv_one();
+    assert!(sa.syn && sa.ackf);
+    assert_eq!(sa.seq, syn.seq, "same ISN re-sent with ACK");
+    assert_eq!(sa.ack, PEER_ISN.wrapping_add(1));
+    assert_eq!(d.stack.state(id), Some(State::SynReceived));
+    // The peer's SYN-ACK for our SYN.
+    d.send(
+        SYNACK,
+        PEER_ISN,
+        syn.seq.wrapping_add(1),
+        65535,
+        &syn_opts(),
+        &[],
+    );
+    assert_eq!(d.stack.state(id), Some(State::Established));
+    assert!(d.has(&Event::Established));
+}
+
+#[test]
+fn rfc9293_unacceptable_synack_ack_gets_rst() {
+    let mut d = Dialogue::new(config(), ep(v4(1), 40000), ep(v4(2), 80));
+    let now = d.now;
+    let id = d.stack.connect(now, d.local, d.remote, None).unwrap();
+    let syn = d.recv_one();
+    d.send(
+        SYNACK,
+        PEER_ISN,
+        syn.seq.wrapping_add(1000),
+        65535,
+        &syn_opts(),
+        &[],
+    );
+    let rst = d.recv_one();
+    assert!(rst.rst);
+    assert_eq!(rst.seq, syn.seq.wrapping_add(1000));
+    assert_eq!(d.stack.state(id), Some(State::SynSent));
+}
+
+#[test]
+fn rfc9293_closed_port_gets_rst() {
+    let mut d = Dialogue::new(config(), ep(v4(1), 81), ep(v4(2), 5000));
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let r = d.recv_one();
+    assert!(r.rst && r.ackf);
+    assert_eq!((r.seq, r.ack), (0, PEER_ISN.wrapping_add(1)));
+    assert_eq!(d.stack.stats().no_listener, 1);
+    // A RST is never answered.
+    d.send(RST, 5, 0, 0, &Opts::default(), &[]);
+    d.recv_none();
+}
+
+#[test]
+fn rfc5961_rst_out_of_window_is_ignored() {
+    let (mut d, id, rseq, _) = established();
+    d.send(
+        RST,
+        rseq.wrapping_add(10_000_000),
+        0,
+        0,
+        &Opts::default(),
+        &[],
+    );
+    d.recv_none();
+    assert_eq!(d.stack.state(id), Some(State::Established));
+}
+
+#[test]
+fn rfc5961_rst_in_window_gets_challenge_ack() {
+    let (mut d, id, rseq, sseq) = established();
+    d.send(RST, rseq.wrapping_add(100), 0, 0, &Opts::default(), &[]);
+    let ack = d.recv_one();
+    assert!(ack.ackf && !ack.rst);
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+    assert_eq!(d.stack.state(id), Some(State::Established));
+    assert_eq!(d.stack.stats().challenge_acks, 1);
+    // The exact RST resets.
+    d.send(RST, rseq, 0, 0, &Opts::default(), &[]);
+    assert!(d.has(&Event::Reset));
+    assert_eq!(d.stack.state(id), None);
+    d.recv_none();
+}
+
+#[test]
+fn rfc5961_blind_syn_gets_challenge_ack() {
+    let (mut d, id, rseq, sseq) = established();
+    d.send(SYN, 12345, 0, 65535, &syn_opts(), &[]);
+    let ack = d.recv_one();
+    assert!(ack.ackf && !ack.syn && !ack.rst);
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+    assert_eq!(d.stack.state(id), Some(State::Established));
+}
+
+#[test]
+fn rfc5961_ack_of_unsent_data_is_dropped_and_acked() {
+    let (mut d, id, rseq, sseq) = established();
+    d.send(
+        ACK,
+        rseq,
+        sseq.wrapping_add(5000),
+        1000,
+        &Opts::default(),
+        b"hello",
+    );
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq, "data not taken");
+    assert_eq!(d.stack.recv_queue(id), 0);
+    assert_eq!(d.stack.stats().bad_ack, 1);
+}
+
+#[test]
+fn rfc9293_data_outside_window_is_dropped_and_acked() {
+    let (mut d, id, rseq, sseq) = established();
+    let far = rseq.wrapping_add(1 << 20);
+    d.send(ACK, far, sseq, 1000, &Opts::default(), b"outside");
+    let ack = d.recv_one();
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+    assert_eq!(d.stack.recv_queue(id), 0);
+    assert!(!d.has(&Event::Readable));
+}
+
+#[test]
+fn rfc9293_in_order_and_out_of_order_reassembly_with_sack() {
+    let (mut d, id, rseq, sseq) = established();
+    d.send(
+        ACK,
+        rseq.wrapping_add(5),
+        sseq,
+        1000,
+        &Opts::default(),
+        b"world",
+    );
+    let dup = d.recv_one();
+    assert_eq!(dup.ack, rseq, "duplicate ACK for the hole");
+    assert_eq!(
+        dup.sack,
+        vec![(rseq.wrapping_add(5), rseq.wrapping_add(10))]
+    );
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), b"hello");
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(10));
+    assert!(ack.sack.is_empty());
+    let mut buf = [0u8; 32];
+    let now = d.now;
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"helloworld");
+    assert_eq!(
+        d.stack.recv(now, id, &mut buf),
+        Err(stack::RecvError::WouldBlock)
+    );
+}
+
+#[test]
+fn rfc9293_half_close_peer_first() {
+    let (mut d, id, rseq, sseq) = established();
+    d.send(FINACK, rseq, sseq, 1000, &Opts::default(), b"bye");
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(4));
+    assert!(d.has(&Event::PeerClosed));
+    assert_eq!(d.stack.state(id), Some(State::CloseWait));
+    let now = d.now;
+    let mut buf = [0u8; 8];
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(3));
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(0), "EOF");
+    // We may still send.
+    assert_eq!(d.stack.send(now, id, b"reply"), 5);
+    let data = d.recv_one();
+    assert_eq!(data.payload, b"reply");
+    d.stack.close(now, id);
+    let fin = d.recv_one();
+    assert!(fin.fin);
+    assert_eq!(fin.seq, sseq.wrapping_add(5));
+    assert_eq!(d.stack.state(id), Some(State::LastAck));
+    d.send(
+        ACK,
+        rseq.wrapping_add(4),
+        sseq.wrapping_add(6),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    assert!(d.has(&Event::Closed));
+    assert_eq!(d.stack.state(id), None);
+}
+
+#[test]
+fn rfc9293_time_wait_lasts_2msl_and_reacks_fin() {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.close(now, id);
+    let fin = d.recv_one();
+    assert!(fin.fin && fin.seq == sseq);
+    d.send(ACK, rseq, sseq.wrapping_add(1), 1000, &Opts::default(), &[]);
+    assert_eq!(d.stack.state(id), Some(State::FinWait2));
+    d.send(
+        FINACK,
+        rseq,
+        sseq.wrapping_add(1),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(1));
+    assert_eq!(d.stack.state(id), Some(State::TimeWait));
+    assert!(d.has(&Event::Closed));
+    // A retransmitted FIN is acknowledged again.
+    d.at(d.now + Duration::from_secs(5));
+    d.send(
+        FINACK,
+        rseq,
+        sseq.wrapping_add(1),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    let again = d.recv_one();
+    assert_eq!(again.ack, rseq.wrapping_add(1));
+    // The application reads EOF; 2*MSL (10 s here) after the last FIN the 4-tuple is free.
+    let now = d.now;
+    assert_eq!(d.stack.recv(now, id, &mut [0u8; 4]), Ok(0));
+    let t = d.to_deadline();
+    assert!(t >= d.now);
+    assert_eq!(d.stack.state(id), None);
+    assert_eq!(d.stack.connection_count(), 0);
+}
+
+#[test]
+fn rfc9293_time_wait_reused_by_newer_syn() {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.close(now, id);
+    d.recv_one();
+    d.send(
+        FINACK,
+        rseq,
+        sseq.wrapping_add(1),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    d.recv_one();
+    assert_eq!(d.stack.state(id), Some(State::TimeWait));
+    d.send(SYN, rseq.wrapping_add(100_000), 0, 65535, &syn_opts(), &[]);
+    let sa = d.recv_one();
+    assert!(sa.syn && sa.ackf);
+    assert_eq!(sa.ack, rseq.wrapping_add(100_001));
+    assert_eq!(d.stack.state(id), None, "old incarnation gone");
+    // An old-sequence SYN in TIME-WAIT would not have reopened it; see the next test.
+}
+
+#[test]
+fn rfc9293_zero_window_probe() {
+    let (mut d, id, rseq, sseq) = established();
+    // Peer closes its window.
+    d.send(ACK, rseq, sseq, 0, &Opts::default(), &[]);
+    let now = d.now;
+    assert_eq!(d.stack.send(now, id, b"data"), 4);
+    d.recv_none();
+    // After the persist timer: a probe <SEQ=SND.UNA-1>, no data.
+    let t1 = d.to_deadline();
+    let probe = d.recv_one();
+    assert!(probe.payload.is_empty());
+    assert_eq!(probe.seq, sseq.wrapping_sub(1));
+    // Probes back off.
+    let t2 = d.to_deadline();
+    d.recv_one();
+    let t3 = d.to_deadline();
+    d.recv_one();
+    assert!(t3 - t2 > t2 - t1, "persist interval grows");
+    // The window opens: data flows.
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[]);
+    let data = d.recv_one();
+    assert_eq!(data.payload, b"data");
+    assert_eq!(data.seq, sseq);
+}
+
+#[test]
+fn rfc1122_keepalive_times_out() {
+    let mut cfg = config();
+    cfg.conn.keepalive = Some(KeepAlive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        count: 3,
+    });
+    let (mut d, id, _rseq, sseq) = established_with(cfg);
+    let start = d.now;
+    for i in 0..3u64 {
+        let t = d.to_deadline();
+        assert_eq!(t, start + Duration::from_secs(10 + i));
+        let p = d.recv_one();
+        assert_eq!(p.seq, sseq.wrapping_sub(1));
+        assert!(p.payload.is_empty() && p.ackf);
+    }
+    d.to_deadline();
+    let rst = d.recv_one();
+    assert!(rst.rst);
+    assert!(d.has(&Event::Timeout));
+    assert_eq!(d.stack.state(id), None);
+}
+
+#[test]
+fn rfc1122_keepalive_answered_keeps_connection() {
+    let mut cfg = config();
+    cfg.conn.keepalive = Some(KeepAlive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        count: 2,
+    });
+    let (mut d, id, rseq, sseq) = established_with(cfg);
+    for _ in 0..5 {
+        d.to_deadline();
+        d.recv_one();
+        d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[]);
+    }
+    assert_eq!(d.stack.state(id), Some(State::Established));
+}
+
+#[test]
+fn rfc6298_retransmission_on_timeout_with_backoff() {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.send(now, id, b"abc");
+    let first = d.recv_one();
+    assert_eq!(first.payload, b"abc");
+    let t1 = d.to_deadline();
+    let r1 = d.recv_one();
+    assert_eq!((r1.seq, r1.payload.clone()), (sseq, b"abc".to_vec()));
+    let t2 = d.to_deadline();
+    let r2 = d.recv_one();
+    assert_eq!(r2.payload, b"abc");
+    assert_eq!(t2 - t1, (t1 - now) * 2, "RTO doubled (RFC 6298 §5.5)");
+    d.send(ACK, rseq, sseq.wrapping_add(3), 1000, &Opts::default(), &[]);
+    assert_eq!(d.stack.send_queue(id), 0);
+    assert_eq!(d.stack.next_deadline(), None);
+    assert_eq!(d.stack.stats().rto_expiries, 2);
+}
+
+#[test]
+fn rfc5681_fast_retransmit_on_three_dupacks() {
+    let mut cfg = config();
+    cfg.conn.nagle = false;
+    let (mut d, id, rseq, sseq) = established_with(cfg);
+    // A bigger window than the handshake's 1000.
+    d.send(ACK, rseq, sseq, 60000, &Opts::default(), &[]);
+    let now = d.now;
+    let data = vec![7u8; 1460 * 4];
+    d.stack.send(now, id, &data);
+    let segs = d.recv_all();
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    let mss = segs[0].payload.len() as u32;
+    // Segment 0 lost: three duplicate ACKs with SACK for the later ones.
+    for k in 1..4u32 {
+        let o = Opts {
+            sack: vec![(sseq.wrapping_add(mss), sseq.wrapping_add(mss * (k + 1)))],
+            ..Opts::default()
+        };
+        d.send(ACK, rseq, sseq, 60000, &o, &[]);
+    }
+    let rtx = d.recv_all();
+    assert!(!rtx.is_empty());
+    assert_eq!(rtx[0].seq, sseq, "hole retransmitted first");
+    assert_eq!(d.stack.stats().fast_retransmits, 1);
+    assert_eq!(d.stack.stats().rto_expiries, 0);
+}
+
+#[test]
+fn held_syn_accept_and_refuse() {
+    let mut d = listening(config(), true);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    d.recv_none();
+    let (id, e) = d.events.last().cloned().unwrap();
+    assert!(matches!(e, Event::SynReceived { .. }));
+    let now = d.now;
+    assert!(d.stack.accept(now, id));
+    let sa = d.recv_one();
+    assert!(sa.syn && sa.ackf);
+
+    let mut d = listening(config(), true);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let (id, _) = d.events.last().cloned().unwrap();
+    let now = d.now;
+    assert!(d.stack.refuse(now, id));
+    let rst = d.recv_one();
+    assert!(rst.rst && rst.ackf);
+    assert_eq!(rst.ack, PEER_ISN.wrapping_add(1));
+    assert_eq!(d.stack.state(id), None);
+}
+
+#[test]
+fn syn_flood_bounded_by_half_open_limit() {
+    let mut cfg = config();
+    cfg.max_half_open = 4;
+    let mut d = listening(cfg, false);
+    for i in 0..10u16 {
+        d.remote.port = 6000 + i;
+        d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    }
+    assert_eq!(d.recv_all().len(), 4);
+    assert_eq!(d.stack.connection_count(), 4);
+    assert_eq!(d.stack.stats().syn_flood_drops, 6);
+}
+
+#[test]
+fn malformed_packets_are_counted_not_fatal() {
+    let (mut d, id, rseq, sseq) = established();
+    let good = d.build(ACK, rseq, sseq, 1000, &Opts::default(), b"x");
+    let now = d.now;
+    // Truncations of every length, a flipped checksum bit, garbage.
+    for n in 0..good.len() {
+        d.stack.handle(now, &good[..n]);
+    }
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    d.stack.handle(now, &bad);
+    d.stack.handle(now, &[0x45; 3]);
+    d.stack.handle(now, &[0x60; 100]);
+    let st = *d.stack.stats();
+    assert!(st.bad_ip > 0 && st.bad_checksum >= 1, "{st:?}");
+    assert_eq!(d.stack.state(id), Some(State::Established));
+    assert_eq!(d.stack.recv_queue(id), 0);
+}

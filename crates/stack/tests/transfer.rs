@@ -1,0 +1,133 @@
+//! Two stacks back to back in memory: handshake, 1 MB each way verified by SHA-256, close.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use sha2::{Digest, Sha256};
+use stack::{Event, IpAddress, ListenAddr, ListenConfig, State};
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678 ^ u32::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn transfer(a_addr: IpAddress, b_addr: IpAddress) {
+    let len: usize = std::env::var("TRANSFER_LEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20);
+    let mut p = Pair::new(stack(a_addr, 1), stack(b_addr, 2));
+    p.b.listen(
+        ListenAddr {
+            addr: Some(b_addr),
+            port: Some(80),
+        },
+        ListenConfig::default(),
+    );
+    let now = p.now;
+    let a =
+        p.a.connect(now, ep(a_addr, 40000), ep(b_addr, 80), None)
+            .unwrap();
+    p.run_until(100, |p| {
+        p.a_has(a, &Event::Established) && p.b_has(&Event::Established).is_some()
+    });
+    let b = p.b_has(&Event::Established).unwrap();
+    assert_eq!(p.a.state(a), Some(State::Established));
+
+    let data_a = pattern(len, 1);
+    let data_b = pattern(len, 2);
+    let (mut sent_a, mut sent_b) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let mut closed = (false, false);
+    for _ in 0..1_000_000 {
+        let now = p.now;
+        if sent_a < len {
+            sent_a += p.a.send(now, a, &data_a[sent_a..]);
+        } else if !closed.0 {
+            p.a.close(now, a);
+            closed.0 = true;
+        }
+        if sent_b < len {
+            sent_b += p.b.send(now, b, &data_b[sent_b..]);
+        } else if !closed.1 {
+            p.b.close(now, b);
+            closed.1 = true;
+        }
+        while let Ok(n) = p.a.recv(now, a, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        while let Ok(n) = p.b.recv(now, b, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got_b.extend_from_slice(&buf[..n]);
+        }
+        if got_a.len() == len && got_b.len() == len && closed == (true, true) {
+            break;
+        }
+        if std::env::var("TRANSFER_DEBUG").is_ok() {
+            eprintln!(
+                "t={} a_got={} b_got={} sent=({sent_a},{sent_b}) pk={} wire={}",
+                p.now,
+                got_a.len(),
+                got_b.len(),
+                p.packets,
+                p.wire.len()
+            );
+        }
+        assert!(
+            p.step(),
+            "stalled: a got {} b got {}",
+            got_a.len(),
+            got_b.len()
+        );
+    }
+    assert_eq!(got_b.len(), len);
+    assert_eq!(got_a.len(), len);
+    assert_eq!(Sha256::digest(&got_b), Sha256::digest(&data_a));
+    assert_eq!(Sha256::digest(&got_a), Sha256::digest(&data_b));
+    // Both FINs exchanged: both sides report PeerClosed and Closed.
+    p.run_until(1000, |p| {
+        if std::env::var("TRANSFER_DEBUG").is_ok() {
+            eprintln!(
+                "{} {:?} {:?} {:?} {:?}",
+                p.now,
+                p.a.state(a),
+                p.b.state(b),
+                p.a_events.last(),
+                p.b_events.last()
+            );
+        }
+        p.a_has(a, &Event::Closed)
+            && p.b_events
+                .iter()
+                .any(|(i, e)| *i == b && *e == Event::Closed)
+    });
+    assert!(p.a_has(a, &Event::PeerClosed));
+    let secs = (p.now - stack::Instant::from_millis(1000)).total_millis();
+    assert!(secs < 60_000, "took {secs} ms of virtual time");
+    assert_eq!(p.a.stats().retransmits, 0);
+    assert_eq!(p.b.stats().retransmits, 0);
+}
+
+#[test]
+fn one_megabyte_each_way_ipv4() {
+    transfer(v4(1), v4(2));
+}
+
+#[test]
+fn one_megabyte_each_way_ipv6() {
+    transfer(v6(1), v6(2));
+}
