@@ -20,11 +20,34 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn transfer(a_addr: IpAddress, b_addr: IpAddress) {
+    let p = transfer_with(a_addr, b_addr, None);
+    assert_eq!(p.a.stats().retransmits, 0);
+    assert_eq!(p.b.stats().retransmits, 0);
+}
+
+/// Drop packets with probability `loss_pct`% from a seeded xorshift generator.
+fn lossy(seed: u32, loss_pct: u32) -> Box<dyn FnMut(bool, &mut Vec<u8>) -> bool> {
+    let mut x = seed | 1;
+    Box::new(move |_, _| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x % 100 >= loss_pct
+    })
+}
+
+fn transfer_with(
+    a_addr: IpAddress,
+    b_addr: IpAddress,
+    filter: Option<Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>>,
+) -> Pair {
     let len: usize = std::env::var("TRANSFER_LEN")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1 << 20);
     let mut p = Pair::new(stack(a_addr, 1), stack(b_addr, 2));
+    let lossy_run = filter.is_some();
+    p.filter = filter;
     p.b.listen(
         ListenAddr {
             addr: Some(b_addr),
@@ -99,7 +122,7 @@ fn transfer(a_addr: IpAddress, b_addr: IpAddress) {
     assert_eq!(Sha256::digest(&got_b), Sha256::digest(&data_a));
     assert_eq!(Sha256::digest(&got_a), Sha256::digest(&data_b));
     // Both FINs exchanged: both sides report PeerClosed and Closed.
-    p.run_until(1000, |p| {
+    p.run_until(100_000, |p| {
         if std::env::var("TRANSFER_DEBUG").is_ok() {
             eprintln!(
                 "{} {:?} {:?} {:?} {:?}",
@@ -116,10 +139,31 @@ fn transfer(a_addr: IpAddress, b_addr: IpAddress) {
                 .any(|(i, e)| *i == b && *e == Event::Closed)
     });
     assert!(p.a_has(a, &Event::PeerClosed));
-    let secs = (p.now - stack::Instant::from_millis(1000)).total_millis();
-    assert!(secs < 60_000, "took {secs} ms of virtual time");
-    assert_eq!(p.a.stats().retransmits, 0);
-    assert_eq!(p.b.stats().retransmits, 0);
+    let ms = (p.now - stack::Instant::from_millis(1000)).total_millis();
+    if !lossy_run {
+        assert!(ms < 60_000, "took {ms} ms of virtual time");
+    }
+    if std::env::var("TRANSFER_DEBUG").is_ok() {
+        eprintln!("virtual {ms} ms, a {:?}, b {:?}", p.a.stats(), p.b.stats());
+    }
+    p
+}
+
+#[test]
+fn one_megabyte_each_way_with_two_percent_loss() {
+    for seed in [1u32, 7, 42] {
+        let p = transfer_with(v4(1), v4(2), Some(lossy(seed, 2)));
+        let st = (p.a.stats(), p.b.stats());
+        assert!(
+            st.0.retransmits + st.1.retransmits > 0,
+            "loss must cause retransmissions"
+        );
+    }
+}
+
+#[test]
+fn one_megabyte_each_way_with_ten_percent_loss_ipv6() {
+    transfer_with(v6(1), v6(2), Some(lossy(3, 10)));
 }
 
 #[test]
