@@ -26,7 +26,7 @@ fn transfer(a_addr: IpAddress, b_addr: IpAddress) {
 }
 
 /// Drop packets with probability `loss_pct`% from a seeded xorshift generator.
-fn lossy(seed: u32, loss_pct: u32) -> Box<dyn FnMut(bool, &mut Vec<u8>) -> bool> {
+fn lossy(seed: u32, loss_pct: u32) -> Filter {
     let mut x = seed | 1;
     Box::new(move |_, _| {
         x ^= x << 13;
@@ -36,11 +36,7 @@ fn lossy(seed: u32, loss_pct: u32) -> Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>
     })
 }
 
-fn transfer_with(
-    a_addr: IpAddress,
-    b_addr: IpAddress,
-    filter: Option<Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>>,
-) -> Pair {
+fn transfer_with(a_addr: IpAddress, b_addr: IpAddress, filter: Option<Filter>) -> Pair {
     let len: usize = std::env::var("TRANSFER_LEN")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -28,6 +28,9 @@ pub fn stack(addr: IpAddress, seed: u8) -> Stack {
     Stack::new(cfg)
 }
 
+/// Packet hook: `(to_b, packet) -> keep?`; may alter the packet.
+pub type Filter = Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>;
+
 pub struct Pair {
     pub a: Stack,
     pub b: Stack,
@@ -39,7 +42,7 @@ pub struct Pair {
     pub b_events: Vec<(ConnId, Event)>,
     pub packets: usize,
     /// Optional hook to drop or alter packets: (to_b, packet) -> keep?
-    pub filter: Option<Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>>,
+    pub filter: Option<Filter>,
 }
 
 impl Pair {
