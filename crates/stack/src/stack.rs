@@ -87,6 +87,8 @@ pub enum RecvError {
 #[derive(Debug)]
 struct Slot {
     generation: u32,
+    /// Why the previous occupant (generation - 1) ended, for `recv` on its stale id.
+    last_end: Option<EndReason>,
     conn: Option<Box<Conn>>,
     queued: bool,
     deadline: Option<Instant>,
@@ -314,7 +316,7 @@ impl Stack {
     /// Read in-order bytes. `Ok(0)` only at EOF (the peer's FIN, after all data).
     pub fn recv(&mut self, now: Instant, id: ConnId, buf: &mut [u8]) -> Result<usize, RecvError> {
         let Some(c) = self.conn_mut(id) else {
-            return Err(RecvError::Closed);
+            return Err(self.ended_error(id));
         };
         let r = c.recv(buf);
         self.after(now, id);
@@ -671,6 +673,21 @@ impl Stack {
 
     // ---- internals ----
 
+    /// The error `recv` reports for a connection that is gone: why it ended, while its slot
+    /// has not been reused.
+    fn ended_error(&self, id: ConnId) -> RecvError {
+        let last = self
+            .slots
+            .get(id.index as usize)
+            .filter(|s| s.conn.is_none() && s.generation == id.generation.wrapping_add(1))
+            .and_then(|s| s.last_end);
+        match last {
+            Some(EndReason::Reset) => RecvError::Reset,
+            Some(EndReason::Timeout) => RecvError::TimedOut,
+            _ => RecvError::Closed,
+        }
+    }
+
     fn new_conn(
         &mut self,
         now: Instant,
@@ -699,6 +716,7 @@ impl Stack {
             None => {
                 self.slots.push(Slot {
                     generation: 0,
+                    last_end: None,
                     conn: None,
                     queued: false,
                     deadline: None,
@@ -879,6 +897,7 @@ impl Stack {
         if let Some(old) = slot.deadline.take() {
             self.deadlines.remove(&(old, id.index));
         }
+        slot.last_end = slot.conn.as_deref().and_then(|c| c.end);
         slot.conn = None;
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);

@@ -251,8 +251,9 @@ impl Conn {
         if !is_rtx && !fin && len < max_payload {
             let half_window = seq::len32(len) >= self.snd.max_wnd / 2 && self.snd.max_wnd > 0;
             if len < avail {
-                // Window-limited: sender SWS avoidance (RFC 9293 §3.8.6.2.1).
-                if !half_window {
+                // Window-limited: sender SWS avoidance (RFC 9293 §3.8.6.2.1), overridden
+                // when nothing is outstanding (else no ACK would ever reopen the window).
+                if !half_window && self.flight() > 0 {
                     return None;
                 }
             } else if self.cfg.nagle && self.flight() > 0 {
