@@ -558,3 +558,235 @@ fn malformed_packets_are_counted_not_fatal() {
     assert_eq!(d.stack.state(id), Some(State::Established));
     assert_eq!(d.stack.recv_queue(id), 0);
 }
+
+mod icmp {
+    use super::*;
+    use common::v6;
+    use smoltcp::wire::{
+        Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet, IpAddress, IpProtocol,
+    };
+    use stack::wire::ip;
+
+    #[test]
+    fn rfc792_echo_reply_for_own_address() {
+        let mut d = Dialogue::new(config(), ep(v4(1), 80), ep(v4(2), 5000));
+        let mut icmp = vec![0u8; 8 + 5];
+        {
+            let mut p = Icmpv4Packet::new_unchecked(&mut icmp[..]);
+            p.set_msg_type(Icmpv4Message::EchoRequest);
+            p.set_msg_code(0);
+            p.set_echo_ident(0x1234);
+            p.set_echo_seq_no(7);
+            p.data_mut().copy_from_slice(b"hello");
+            p.fill_checksum();
+        }
+        let mut pkt = vec![0u8; 20 + icmp.len()];
+        ip::emit_header(&mut pkt, v4(2), v4(1), IpProtocol::Icmp, icmp.len(), 9).unwrap();
+        pkt[20..].copy_from_slice(&icmp);
+        let now = d.now;
+        d.stack.handle(now, &pkt);
+        let mut buf = [0u8; 100];
+        let n = d.stack.poll_transmit(now, &mut buf).unwrap();
+        let v = ip::parse(&buf[..n]).unwrap();
+        assert_eq!((v.src, v.dst, v.protocol), (v4(1), v4(2), IpProtocol::Icmp));
+        let r = Icmpv4Packet::new_checked(v.payload).unwrap();
+        assert!(r.verify_checksum());
+        assert_eq!(r.msg_type(), Icmpv4Message::EchoReply);
+        assert_eq!((r.echo_ident(), r.echo_seq_no()), (0x1234, 7));
+        assert_eq!(r.data(), b"hello");
+        // Not for a foreign address.
+        let mut other = pkt.clone();
+        ip::emit_header(&mut other, v4(2), v4(9), IpProtocol::Icmp, icmp.len(), 9).unwrap();
+        d.stack.handle(now, &other);
+        assert!(d.stack.poll_transmit(now, &mut buf).is_none());
+    }
+
+    #[test]
+    fn rfc4443_echo_reply_ipv6() {
+        let mut cfg = config();
+        cfg.local_addrs = vec![v6(1)];
+        let mut d = Dialogue::new(cfg, ep(v6(1), 80), ep(v6(2), 5000));
+        let (IpAddress::Ipv6(a6), IpAddress::Ipv6(b6)) = (v6(1), v6(2)) else {
+            panic!()
+        };
+        let mut icmp = vec![0u8; 8 + 3];
+        {
+            let mut p = Icmpv6Packet::new_unchecked(&mut icmp[..]);
+            p.set_msg_type(Icmpv6Message::EchoRequest);
+            p.set_msg_code(0);
+            p.set_echo_ident(5);
+            p.set_echo_seq_no(6);
+            p.payload_mut().copy_from_slice(b"abc");
+            p.fill_checksum(&b6, &a6);
+        }
+        let mut pkt = vec![0u8; 40 + icmp.len()];
+        ip::emit_header(&mut pkt, v6(2), v6(1), IpProtocol::Icmpv6, icmp.len(), 0).unwrap();
+        pkt[40..].copy_from_slice(&icmp);
+        let now = d.now;
+        d.stack.handle(now, &pkt);
+        let mut buf = [0u8; 100];
+        let n = d.stack.poll_transmit(now, &mut buf).unwrap();
+        let v = ip::parse(&buf[..n]).unwrap();
+        let r = Icmpv6Packet::new_checked(v.payload).unwrap();
+        assert!(r.verify_checksum(&a6, &b6));
+        assert_eq!(r.msg_type(), Icmpv6Message::EchoReply);
+        assert_eq!((r.echo_ident(), r.echo_seq_no()), (5, 6));
+        assert_eq!(d.stack.stats().icmp_echo_replies, 1);
+    }
+
+    #[test]
+    fn rfc1191_frag_needed_lowers_pmtu_and_resends_smaller() {
+        let mut cfg = config();
+        cfg.conn.nagle = false;
+        let (mut d, id, rseq, sseq) = established_with(cfg);
+        d.send(ACK, rseq, sseq, 60000, &Opts::default(), &[]);
+        let now = d.now;
+        d.stack.send(now, id, &[1u8; 2920]);
+        let mut buf = [0u8; 2000];
+        let n = d.stack.poll_transmit(now, &mut buf).unwrap();
+        let first = buf[..n].to_vec();
+        assert_eq!(n, 1500);
+        while d.stack.poll_transmit(now, &mut buf).is_some() {}
+        // A router says: next-hop MTU 1000. Quote IP header + 8 bytes of TCP.
+        let mut icmp = vec![0u8; 8 + 28];
+        icmp[0] = 3;
+        icmp[1] = 4;
+        icmp[6..8].copy_from_slice(&1000u16.to_be_bytes());
+        icmp[8..].copy_from_slice(&first[..28]);
+        {
+            let mut p = Icmpv4Packet::new_unchecked(&mut icmp[..]);
+            p.fill_checksum();
+        }
+        let router = v4(254);
+        let mut pkt = vec![0u8; 20 + icmp.len()];
+        ip::emit_header(&mut pkt, router, v4(1), IpProtocol::Icmp, icmp.len(), 1).unwrap();
+        pkt[20..].copy_from_slice(&icmp);
+        d.stack.handle(now, &pkt);
+        assert_eq!(d.stack.stats().icmp_pmtu, 1);
+        let resent = d.recv_all();
+        assert!(!resent.is_empty());
+        assert_eq!(resent[0].seq, sseq);
+        assert!(resent.iter().all(|s| s.payload.len() <= 1000 - 40));
+        // A quote of a sequence number we never sent is ignored (RFC 5927 §4.1).
+        let mut bogus = pkt.clone();
+        bogus[20 + 8 + 20 + 4..20 + 8 + 20 + 8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+        let icmp_len = bogus.len() - 20;
+        bogus[22] = 0;
+        bogus[23] = 0;
+        {
+            let mut p = Icmpv4Packet::new_unchecked(&mut bogus[20..20 + icmp_len]);
+            p.fill_checksum();
+        }
+        d.stack.handle(now, &bogus);
+        assert_eq!(d.stack.stats().icmp_pmtu, 1);
+        assert_eq!(d.stack.stats().icmp_ignored, 1);
+    }
+}
+
+#[test]
+fn rfc1122_delayed_ack_and_every_second_segment() {
+    let mut cfg = config();
+    cfg.conn.delayed_ack = Some(Duration::from_millis(40));
+    let (mut d, _id, rseq, sseq) = established_with(cfg);
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 100]);
+    d.recv_none();
+    let t = d.to_deadline();
+    assert_eq!(
+        t - d.now + Duration::from_millis(40),
+        Duration::from_millis(40)
+    );
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(100));
+    // Two segments: the second is acknowledged at once.
+    d.send(
+        ACK,
+        rseq.wrapping_add(100),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[1; 100],
+    );
+    d.recv_none();
+    d.send(
+        ACK,
+        rseq.wrapping_add(200),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[1; 100],
+    );
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(300));
+}
+
+#[test]
+fn rfc9293_nagle_holds_small_segments_until_ack() {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.send(now, id, b"a");
+    assert_eq!(d.recv_one().payload, b"a");
+    d.stack.send(now, id, b"b");
+    d.stack.send(now, id, b"c");
+    d.recv_none();
+    d.send(ACK, rseq, sseq.wrapping_add(1), 1000, &Opts::default(), &[]);
+    assert_eq!(d.recv_one().payload, b"bc");
+    // With Nagle off, small writes go at once.
+    d.stack.set_nagle(id, false);
+    d.stack.send(now, id, b"d");
+    assert_eq!(d.recv_one().payload, b"d");
+    d.stack.send(now, id, b"e");
+    assert_eq!(d.recv_one().payload, b"e", "sent with data in flight");
+}
+
+#[test]
+fn rfc7323_paws_drops_old_timestamp() {
+    let mut d = listening(config(), false);
+    let o = Opts {
+        ts: Some((1000, 0)),
+        ..syn_opts()
+    };
+    d.send(SYN, PEER_ISN, 0, 65535, &o, &[]);
+    let sa = d.recv_one();
+    assert_eq!(sa.ts.map(|t| t.1), Some(1000));
+    let iss1 = sa.seq.wrapping_add(1);
+    let ts = |v| Opts {
+        ts: Some((v, 0)),
+        ..Opts::default()
+    };
+    d.send(ACK, PEER_ISN.wrapping_add(1), iss1, 1000, &ts(1001), &[]);
+    let id = d
+        .events
+        .iter()
+        .find(|(_, e)| *e == Event::Established)
+        .unwrap()
+        .0;
+    d.send(ACK, PEER_ISN.wrapping_add(1), iss1, 1000, &ts(1002), b"new");
+    assert_eq!(d.recv_one().ack, PEER_ISN.wrapping_add(4));
+    // An old duplicate (TSval older than TS.Recent) is dropped and acknowledged.
+    d.send(ACK, PEER_ISN.wrapping_add(4), iss1, 1000, &ts(900), b"old");
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, PEER_ISN.wrapping_add(4));
+    assert_eq!(d.stack.recv_queue(id), 3);
+}
+
+#[test]
+fn writable_after_send_buffer_drains() {
+    let mut cfg = config();
+    cfg.conn.send_buffer = 1000;
+    let (mut d, id, rseq, sseq) = established_with(cfg);
+    let now = d.now;
+    assert_eq!(d.stack.send(now, id, &[0u8; 1500]), 1000);
+    let segs = d.recv_all();
+    let sent: usize = segs.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(sent, 1000);
+    assert!(!d.has(&Event::Writable));
+    d.send(
+        ACK,
+        rseq,
+        sseq.wrapping_add(1000),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    assert!(d.has(&Event::Writable));
+}
