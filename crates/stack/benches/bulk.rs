@@ -1,0 +1,89 @@
+//! Two engines wired back to back in memory (no latency, no loss): bulk transfer
+//! throughput of the whole sans-IO path (segment build, checksums, options, ACK clocking).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use stack::{
+    Duration, Event, Instant, IpAddress, IpEndpoint, ListenAddr, ListenConfig, Stack, StackConfig,
+};
+
+const LEN: usize = 4 << 20;
+
+fn transfer(len: usize) {
+    let a_addr = IpAddress::v4(10, 0, 0, 1);
+    let b_addr = IpAddress::v4(10, 0, 0, 2);
+    let mut a = Stack::new(StackConfig::new(vec![a_addr], [1; 32]));
+    let mut b = Stack::new(StackConfig::new(vec![b_addr], [2; 32]));
+    b.listen(
+        ListenAddr {
+            addr: None,
+            port: Some(80),
+        },
+        ListenConfig::default(),
+    );
+    let mut now = Instant::from_millis(0);
+    let ia = a
+        .connect(
+            now,
+            IpEndpoint::new(a_addr, 40000),
+            IpEndpoint::new(b_addr, 80),
+            None,
+        )
+        .unwrap();
+    let data = vec![0x5au8; 64 * 1024];
+    let mut buf = vec![0u8; 2048];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let mut ib = None;
+    let (mut sent, mut got) = (0usize, 0usize);
+    while got < len {
+        if sent < len {
+            let n = (len - sent).min(data.len());
+            sent += a.send(now, ia, &data[..n]);
+        }
+        let mut moved = false;
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.handle(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            a.handle(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some((id, e)) = b.poll_event() {
+            if e == Event::Established {
+                ib = Some(id);
+            }
+        }
+        while a.poll_event().is_some() {}
+        if let Some(ib) = ib {
+            while let Ok(n) = b.recv(now, ib, &mut rbuf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                moved = true;
+            }
+        }
+        if !moved {
+            let next = [a.next_deadline(), b.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now + Duration::from_millis(1));
+            now = next.max(now + Duration::from_micros(1));
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulk");
+    g.throughput(Throughput::Bytes(LEN as u64));
+    g.sample_size(10);
+    g.bench_function("two_stacks_in_memory_4MiB", |bch| bch.iter(|| transfer(LEN)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
