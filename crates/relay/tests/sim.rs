@@ -942,3 +942,43 @@ fn reconfigure_adds_routes_and_fronted_ports() {
     assert_eq!(sha(&sim.a.app.received), sha(&b_data));
     assert_eq!(sim.a.engine().stats().encrypted, 1);
 }
+
+/// A client without ENO reaches a fronted service through a plain relay; the service sees
+/// the client's real address.
+#[test]
+fn fronting_serves_a_plain_client_unencrypted() {
+    let seed = stack::sim::seed_from_env();
+    let mut a = Host::plain(A_REAL_V4, A_REAL_V6, seed, 1);
+    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let a_data = data(100_000, 16);
+    let b_data = data(150_000, 17);
+    b.serve(80, b_data.clone(), SendMode::Immediately);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(A_REAL_V6, 40010),
+        IpEndpoint::new(B_REAL_V6, 80),
+        a_data.clone(),
+        SendMode::Immediately,
+    );
+    let mut sim = sim_with(a, b, impaired);
+    let mut seen_plain = false;
+    sim.run_until(
+        |s| {
+            if let Some(st) = s.b.engine().status().first() {
+                seen_plain |= st.state != PairState::Connecting && !st.encrypted;
+            }
+            done(s, 100_000, 150_000)
+        },
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(seen_plain);
+    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    let conn = sim.b.app.conn.unwrap();
+    assert_eq!(
+        sim.b.app_stack.endpoints(conn).map(|e| e.1),
+        Some(IpEndpoint::new(A_REAL_V6, 40010))
+    );
+    assert_eq!(sim.b.engine().stats().plain, 1);
+}

@@ -79,6 +79,7 @@ pub struct App {
     pub reset: bool,
     pub timed_out: bool,
     pub events: Vec<Event>,
+    buf: Vec<u8>,
 }
 
 impl App {
@@ -97,6 +98,7 @@ impl App {
             reset: false,
             timed_out: false,
             events: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -117,7 +119,8 @@ impl App {
             }
         }
         let Some(id) = self.conn else { return };
-        let mut buf = vec![0u8; 65536];
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(65536, 0);
         loop {
             match st.recv(now, id, &mut buf) {
                 Ok(0) => {
@@ -137,6 +140,7 @@ impl App {
                 Err(RecvError::Closed) => break,
             }
         }
+        self.buf = buf;
         if !self.established || self.reset || self.aborted {
             return;
         }
@@ -250,6 +254,7 @@ pub struct Host {
     pub kernel_syns: Vec<Vec<u8>>,
     to_net: VecDeque<Vec<u8>>,
     fronted: Vec<u16>,
+    buf: Vec<u8>,
 }
 
 pub const A_REAL_V4: IpAddress = IpAddress::v4(192, 0, 2, 1);
@@ -299,6 +304,7 @@ impl Host {
             kernel_syns: Vec::new(),
             to_net: VecDeque::new(),
             fronted,
+            buf: Vec::new(),
         }
     }
 
@@ -317,6 +323,7 @@ impl Host {
             kernel_syns: Vec::new(),
             to_net: VecDeque::new(),
             fronted: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -372,7 +379,8 @@ impl Host {
 
     /// Move packets between the app stack and the engine until both are quiet.
     fn shuffle(&mut self, now: Instant) {
-        let mut buf = vec![0u8; 65536];
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(65536, 0);
         let reals = (self.real_v4, self.real_v6);
         for _ in 0..100_000 {
             let mut moved = false;
@@ -415,6 +423,7 @@ impl Host {
                 }
             }
             if !moved {
+                self.buf = buf;
                 return;
             }
         }

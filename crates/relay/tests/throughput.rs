@@ -1,0 +1,64 @@
+//! Throughput of the whole simulated data path (two engines, tcpcrypt, one app stack on
+//! each side): `cargo test -p relay --release --test throughput -- --ignored --nocapture`.
+//! Ignored by default: it measures, it does not check behaviour beyond the hash.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod common;
+
+use common::*;
+use relay::{Cidr, Config, IpAddress, IpEndpoint, Policy, Route};
+use stack::sim::{Link, Simulator};
+use stack::{Duration, Instant};
+
+#[test]
+#[ignore]
+fn fifty_megabytes_through_two_engines() {
+    const LEN: usize = 50 << 20;
+    let seed = stack::sim::seed_from_env();
+    let routes = vec![Route {
+        cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
+        policy: Policy::Require,
+    }];
+    let mut a = Host::with_relay(
+        Config {
+            routes,
+            ..Config::default()
+        },
+        A_REAL_V4,
+        A_REAL_V6,
+        seed,
+        1,
+    );
+    let mut b = Host::with_relay(
+        Config {
+            fronted_ports: vec![80],
+            ..Config::default()
+        },
+        B_REAL_V4,
+        B_REAL_V6,
+        seed,
+        2,
+    );
+    let payload = data(LEN, 1);
+    b.serve(80, payload.clone(), SendMode::Immediately);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(KERNEL_V4, 40000),
+        IpEndpoint::new(B_REAL_V4, 80),
+        Vec::new(),
+        SendMode::Immediately,
+    );
+    let link = || Link::ideal().with_delay(Duration::from_millis(1));
+    let mut sim = Simulator::new(a, b, link(), link());
+    let t0 = std::time::Instant::now();
+    sim.run_until(|s| s.a.app.eof, Duration::from_secs(600))
+        .unwrap();
+    let wall = t0.elapsed().as_secs_f64();
+    assert_eq!(sha(&sim.a.app.received), sha(&payload));
+    assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
+    let virt = sim.now().total_millis() as f64 / 1000.0;
+    println!(
+        "50 MiB: {wall:.2} s CPU wall ({:.0} MB/s through 2 engines + 2 app stacks), {virt:.2} s virtual",
+        LEN as f64 / 1e6 / wall
+    );
+}
