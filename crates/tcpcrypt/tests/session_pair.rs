@@ -534,3 +534,11 @@ fn sessions_from_an_eno_outcome() {
         }))
     );
 }
+
+#[test]
+fn session_and_cache_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Session>();
+    is_send::<tcpcrypt::ResumptionCache<std::net::IpAddr>>();
+    is_send::<tcpcrypt::resume::ResumeOffer>();
+}
