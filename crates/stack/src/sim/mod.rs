@@ -18,6 +18,7 @@ use smoltcp::time::{Duration, Instant};
 
 pub mod link;
 pub mod pcap;
+mod stack_node;
 
 pub use link::{Link, LinkStats, TamperFn};
 pub use pcap::PcapWriter;
