@@ -134,6 +134,9 @@ impl Engine {
             recv_buffer: config.buffer,
             send_buffer: config.buffer,
             nagle: false,
+            // A relay leg is never orphaned: after our FIN the other side may legitimately
+            // keep sending (half-close), so FIN-WAIT-2 must not end it after a minute.
+            fin_wait2_timeout: stack::Duration::from_secs(2 * 3600),
             ..ConnConfig::default()
         };
         sc.conn = leg.clone();
@@ -796,6 +799,26 @@ impl Engine {
         }
         if p.inner_done && p.outer_done && p.both_closed() {
             self.remove_pair(pid);
+            return;
+        }
+        // A leg that ended (e.g. FIN-WAIT-2 timeout) without its peer's end of stream ever
+        // reaching us: the other side cannot be closed cleanly, abort it.
+        if p.draining.is_none() && p.mode.is_some() {
+            let gone = |c: Option<ConnId>| c.is_none_or(|c| self.stack.state(c).is_none());
+            let other = if p.outer_done && !p.outer_fin_seen() && gone(p.outer) {
+                Some(p.inner)
+            } else if p.inner_done && !p.inner_eof() && gone(p.inner) {
+                Some(p.outer)
+            } else {
+                None
+            };
+            if let Some(leg) = other {
+                self.stats.resets += 1;
+                if let Some(c) = leg {
+                    self.stack.abort(now, c);
+                }
+                self.remove_pair(pid);
+            }
         }
     }
 }

@@ -171,6 +171,16 @@ impl Pair {
         }
     }
 
+    /// Whether the outer leg's end of stream (TCP FIN) has been read.
+    pub(crate) fn outer_fin_seen(&self) -> bool {
+        self.outer_fin_seen
+    }
+
+    /// Whether the inner leg's end of stream (TCP FIN) has been read.
+    pub(crate) fn inner_eof(&self) -> bool {
+        self.inner_eof
+    }
+
     /// Whether both directions have been closed by FIN/FINp.
     pub(crate) fn both_closed(&self) -> bool {
         self.up_closed && self.down_closed

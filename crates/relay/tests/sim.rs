@@ -982,3 +982,27 @@ fn fronting_serves_a_plain_client_unencrypted() {
     );
     assert_eq!(sim.b.engine().stats().plain, 1);
 }
+
+/// A half-closed connection stays usable while idle for minutes: the client sends and
+/// closes, the service answers only after 3 minutes of silence.
+#[test]
+fn idle_half_close_survives_minutes() {
+    let a_data = data(10_000, 18);
+    let b_data = data(10_000, 19);
+    let mut sim = relay_pair(
+        false,
+        clean,
+        SendMode::Immediately,
+        a_data.clone(),
+        SendMode::Nothing,
+        b_data.clone(),
+    );
+    sim.run_until(|s| s.b.app.eof, Duration::from_secs(10))
+        .unwrap();
+    sim.run_for(Duration::from_secs(180)).unwrap();
+    assert!(!sim.a.app.reset && !sim.b.app.reset);
+    sim.b.app.mode = SendMode::Immediately;
+    sim.run_until(|s| done(s, 10_000, 10_000), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+}

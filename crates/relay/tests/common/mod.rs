@@ -266,6 +266,14 @@ pub const KERNEL_V6: IpAddress = IpAddress::v6(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 pub const STACK_V4: IpAddress = IpAddress::v4(10, 77, 0, 2);
 pub const STACK_V6: IpAddress = IpAddress::v6(0xfd77, 0, 0, 0, 0, 0, 0, 2);
 
+/// A stack playing a kernel: its sockets are never orphaned in these tests, so FIN-WAIT-2
+/// does not time out (Linux applies `tcp_fin_timeout` to orphaned sockets only).
+fn kernel_stack(addrs: Vec<IpAddress>, seed: [u8; 32]) -> Stack {
+    let mut cfg = StackConfig::new(addrs, seed);
+    cfg.conn.fin_wait2_timeout = stack::Duration::from_secs(3600);
+    Stack::new(cfg)
+}
+
 fn seed32(seed: u64, salt: u8) -> [u8; 32] {
     let mut s = [salt; 32];
     s[..8].copy_from_slice(&seed.to_le_bytes());
@@ -288,10 +296,7 @@ impl Host {
             ..config
         };
         let engine = Engine::new(config);
-        let app_stack = Stack::new(StackConfig::new(
-            vec![KERNEL_V4, KERNEL_V6],
-            seed32(seed, salt ^ 0x80),
-        ));
+        let app_stack = kernel_stack(vec![KERNEL_V4, KERNEL_V6], seed32(seed, salt ^ 0x80));
         Host {
             app_stack,
             app: App::new(Vec::new(), SendMode::Nothing),
@@ -310,7 +315,7 @@ impl Host {
 
     /// A host without the relay: its stack owns the real addresses, no ENO.
     pub fn plain(real_v4: IpAddress, real_v6: IpAddress, seed: u64, salt: u8) -> Host {
-        let app_stack = Stack::new(StackConfig::new(vec![real_v4, real_v6], seed32(seed, salt)));
+        let app_stack = kernel_stack(vec![real_v4, real_v6], seed32(seed, salt));
         Host {
             app_stack,
             app: App::new(Vec::new(), SendMode::Nothing),
