@@ -35,6 +35,9 @@ pub struct ConnConfig {
     pub max_syn_retransmits: u32,
     /// FIN-WAIT-2 lingering after our side closed and the peer went quiet.
     pub fin_wait2_timeout: Duration,
+    /// How long a held SYN waits for `accept`/`refuse` before it is dropped (reported as
+    /// [`Event::Timeout`](crate::Event::Timeout)).
+    pub syn_hold_timeout: Duration,
     /// Maximum out-of-order pieces kept (RFC 9293 §3.10.7.4), bounding reassembly work.
     pub max_ooo_chunks: usize,
     /// TCP-ENO (RFC 8547) configuration; `None` sends no ENO option.
@@ -57,6 +60,7 @@ impl Default for ConnConfig {
             max_retransmits: 15,
             max_syn_retransmits: 6,
             fin_wait2_timeout: Duration::from_secs(60),
+            syn_hold_timeout: Duration::from_secs(30),
             max_ooo_chunks: 256,
             eno: None,
         }

@@ -279,6 +279,7 @@ impl Stack {
             return false;
         }
         c.held = false;
+        c.timers.stop(crate::tcp::timer::TimerKind::Close);
         self.after(now, id);
         true
     }
@@ -486,10 +487,7 @@ impl Stack {
                 // RFC 9293 §3.10.7.4 note / RFC 6191: a new SYN in TIME-WAIT with a higher
                 // sequence number (or newer timestamp) reopens the 4-tuple.
                 Some(c) if c.state == State::TimeWait && seg.syn && !seg.ack && !seg.rst => {
-                    let newer_ts = match (c.ts.enabled, seg.opts.timestamp) {
-                        (true, Some((tsval, _))) => (tsval.wrapping_sub(c.ts.recent) as i32) > 0,
-                        _ => false,
-                    };
+                    let newer_ts = seg.opts.timestamp.is_some_and(|(v, _)| c.ts.is_newer(v));
                     if seq::gt(seg.seq, c.rcv.nxt) || newer_ts {
                         Some(seq::add(c.snd.max, 128 * 1024))
                     } else {

@@ -790,3 +790,25 @@ fn writable_after_send_buffer_drains() {
     );
     assert!(d.has(&Event::Writable));
 }
+
+#[test]
+fn held_syn_times_out_and_frees_its_half_open_slot() {
+    let mut cfg = config();
+    cfg.max_half_open = 1;
+    let mut d = listening(cfg, true);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let (id, _) = d.events.last().cloned().unwrap();
+    let t = d.to_deadline();
+    assert_eq!(
+        t - Duration::from_secs(30),
+        stack::Instant::from_millis(10_000)
+    );
+    assert!(d.has(&Event::Timeout));
+    assert_eq!(d.stack.state(id), None);
+    d.recv_none();
+    // The slot is free again.
+    d.remote.port += 1;
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    assert_eq!(d.stack.connection_count(), 1);
+    assert_eq!(d.stack.stats().syn_flood_drops, 0);
+}

@@ -15,6 +15,7 @@ use super::rto::RttEstimator;
 use super::sack::Scoreboard;
 use super::seq;
 use super::timer::{TimerKind, Timers};
+use super::ts::Timestamps;
 use crate::config::ConnConfig;
 use crate::eno_hook::EnoHook;
 use crate::event::Event;
@@ -107,17 +108,6 @@ pub struct RecvSeq {
     pub adv: TcpSeqNumber,
     /// Our window shift.
     pub shift: u8,
-}
-
-/// RFC 7323 timestamp state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timestamps {
-    /// Negotiated.
-    pub enabled: bool,
-    /// TS.Recent (RFC 7323 §4.3).
-    pub recent: u32,
-    /// Per-connection offset added to our clock (RFC 7323 §5.4 randomization).
-    pub offset: u32,
 }
 
 /// Loss recovery state (RFC 5681 §3.2, RFC 6582, RFC 6675).
@@ -339,8 +329,7 @@ impl Conn {
 
     /// Our timestamp clock (RFC 7323 §5.4): milliseconds plus a random offset.
     pub(crate) fn ts_now(&self, now: Instant) -> u32 {
-        let ms = u32::try_from(now.total_millis().rem_euclid(1 << 32)).unwrap_or(0);
-        ms.wrapping_add(self.ts.offset)
+        self.ts.tsval(now)
     }
 
     pub(crate) fn emit(&mut self, e: Event) {
@@ -377,7 +366,7 @@ impl Conn {
 
     pub(crate) fn arm_keepalive(&mut self, now: Instant) {
         if let Some(k) = self.cfg.keepalive {
-            if self.state.synchronized() {
+            if matches!(self.state, State::Established | State::CloseWait) {
                 self.timers.set(TimerKind::KeepAlive, now + k.idle);
             }
         }
@@ -523,5 +512,37 @@ impl Conn {
         // Resend what is outstanding in smaller segments, without a congestion response.
         self.snd.nxt = self.snd.una;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_connection_is_small_and_allocates_no_buffers() {
+        let tuple = Tuple {
+            local: IpEndpoint::new(smoltcp::wire::IpAddress::v4(10, 0, 0, 1), 1),
+            remote: IpEndpoint::new(smoltcp::wire::IpAddress::v4(10, 0, 0, 2), 2),
+        };
+        let c = Conn::new(ConnParams {
+            tuple,
+            cfg: ConnConfig::default(),
+            iss: TcpSeqNumber(0),
+            ts_offset: 0,
+            mtu: 1500,
+            passive: false,
+            now: Instant::ZERO,
+        });
+        assert!(
+            core::mem::size_of::<Conn>() <= 1280,
+            "{}",
+            core::mem::size_of::<Conn>()
+        );
+        assert_eq!(c.send_buf.capacity(), 0);
+        assert_eq!(c.recv_buf.capacity(), 0);
+        assert_eq!(shift_for(65_535), 0);
+        assert_eq!(shift_for(65_536), 1);
+        assert_eq!(shift_for(usize::MAX), 14);
     }
 }

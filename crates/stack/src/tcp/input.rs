@@ -35,6 +35,11 @@ impl Conn {
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = seg.seq;
         self.snd.wl2 = self.snd.iss;
+        if hold {
+            // A held SYN that nobody answers must not pin a half-open slot forever.
+            let t = now + self.cfg.syn_hold_timeout;
+            self.timers.set(TimerKind::Close, t);
+        }
         if let Some(e) = self.eno.as_mut() {
             e.on_segment(true, seg.ack, seg.opts.eno);
         }
@@ -146,9 +151,9 @@ impl Conn {
             return;
         }
         // PAWS (RFC 7323 §5.3).
-        if self.ts.enabled && !seg.rst {
+        if !seg.rst {
             if let Some((tsval, _)) = seg.opts.timestamp {
-                if (tsval.wrapping_sub(self.ts.recent) as i32) < 0 {
+                if self.ts.paws_rejects(tsval) {
                     ctx.stats.out_of_window += 1;
                     self.ack_now = true;
                     return;
@@ -381,16 +386,11 @@ impl Conn {
             }
             self.scoreboard.advance(ack);
             let mut sampled = false;
-            if self.ts.enabled {
-                if let Some((_, tsecr)) = seg.opts.timestamp {
-                    let rtt_ms = self.ts_now(now).wrapping_sub(tsecr);
-                    if tsecr != 0 && rtt_ms < 60_000 {
-                        let expected = self.flight().div_ceil(smss.saturating_mul(2).max(1));
-                        let sample = Duration::from_millis(u64::from(rtt_ms.max(1)));
-                        self.rtt.on_sample_scaled(sample, expected);
-                        sampled = true;
-                    }
-                }
+            if let Some(sample) = seg.opts.timestamp.and_then(|(_, e)| self.ts.rtt(now, e)) {
+                // RFC 7323 Appendix G: ExpectedSamples = ceil(FlightSize / (2 * SMSS)).
+                let expected = self.flight().div_ceil(smss.saturating_mul(2).max(1));
+                self.rtt.on_sample_scaled(sample, expected);
+                sampled = true;
             }
             if let Some((end, t)) = self.rec.rtt_probe {
                 if seq::ge(ack, end) {

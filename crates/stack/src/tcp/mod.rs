@@ -13,3 +13,4 @@ pub mod segment;
 pub(crate) mod seq;
 pub(crate) mod timeout;
 pub mod timer;
+pub mod ts;

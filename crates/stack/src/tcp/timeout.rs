@@ -53,6 +53,8 @@ impl Conn {
                 }
                 TimerKind::Close => match self.state {
                     State::TimeWait | State::FinWait2 => self.finish(EndReason::Closed),
+                    // Held SYN never accepted nor refused.
+                    State::SynReceived if self.held => self.finish(EndReason::Timeout),
                     _ => {}
                 },
             }
