@@ -812,3 +812,27 @@ fn held_syn_times_out_and_frees_its_half_open_slot() {
     assert_eq!(d.stack.connection_count(), 1);
     assert_eq!(d.stack.stats().syn_flood_drops, 0);
 }
+
+#[test]
+fn rfc9293_close_in_syn_received_sends_fin_after_handshake() {
+    let mut d = listening(config(), true);
+    d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+    let (id, _) = d.events.last().cloned().unwrap();
+    let now = d.now;
+    d.stack.accept(now, id);
+    d.stack.close(now, id);
+    let sa = d.recv_one();
+    assert!(sa.syn && !sa.fin);
+    d.send(
+        ACK,
+        PEER_ISN.wrapping_add(1),
+        sa.seq.wrapping_add(1),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    let fin = d.recv_one();
+    assert!(fin.fin && !fin.syn);
+    assert_eq!(fin.seq, sa.seq.wrapping_add(1));
+    assert_eq!(d.stack.state(id), Some(State::FinWait1));
+}

@@ -472,7 +472,9 @@ impl Conn {
     pub fn close(&mut self, now: Instant) {
         match self.state {
             State::SynSent => self.finish(EndReason::Closed),
-            State::SynReceived | State::Established if !self.fin_queued => {
+            // RFC 9293 §3.10.4: in SYN-RECEIVED the FIN waits for the handshake to end.
+            State::SynReceived if !self.fin_queued => self.fin_queued = true,
+            State::Established if !self.fin_queued => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
             }

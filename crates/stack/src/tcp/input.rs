@@ -94,7 +94,11 @@ impl Conn {
     }
 
     fn established(&mut self, now: Instant) {
-        self.state = State::Established;
+        self.state = if self.fin_queued {
+            State::FinWait1
+        } else {
+            State::Established
+        };
         self.emit(Event::Established);
         if self.rec.retries > 0 {
             self.rtt.on_syn_timeout_established();
