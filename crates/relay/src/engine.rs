@@ -398,6 +398,7 @@ impl Engine {
             }
         }
         self.stats.unreachable += 1;
+        tracing::debug!(app = %p.app_local, dest = %p.app_remote, kind = u.kind, code = u.code, "destination unreachable reflected to the application");
         // Neither leg is synchronized: no RST goes anywhere.
         self.stack.abort(now, outer);
         self.stack.abort(now, inner);
@@ -533,6 +534,7 @@ impl Engine {
         let route = self.config.route(local.addr).copied();
         let (true, Some(route)) = (self.config.is_kernel(&remote.addr), route) else {
             self.stats.refused_unrouted += 1;
+            tracing::debug!(%local, %remote, "SYN refused: not from the kernel-side address to a routed subnet");
             self.stack.refuse(now, id);
             return;
         };
@@ -561,6 +563,7 @@ impl Engine {
             .map(|s| s.2);
         self.insert_pair(pid, p);
         self.stats.pairs_opened += 1;
+        tracing::debug!(app = %remote, dest = %local, policy = ?route.policy, "outbound connection held, outer opening");
     }
 
     /// A client's SYN on a fronted port, held: connect to the service first, from the
@@ -581,6 +584,7 @@ impl Engine {
         p.outer_endpoints = Some((local, remote));
         self.insert_pair(pid, p);
         self.stats.pairs_opened += 1;
+        tracing::debug!(client = %remote, service = %service, "inbound connection, service contacted");
     }
 
     fn insert_pair(&mut self, pid: PairId, p: Pair) {
@@ -653,6 +657,10 @@ impl Engine {
             // A TEP we cannot run (e.g. resumption, v = 1): treat as no encryption.
             _ if policy == Policy::Require => {
                 self.stats.refused_policy += 1;
+                tracing::info!(
+                    pair = pid,
+                    "peer did not negotiate tcpcrypt and the route requires it: refused"
+                );
                 self.refuse_pair(now, pid);
                 return;
             }
@@ -662,6 +670,11 @@ impl Engine {
             Mode::Crypt(_) => self.stats.encrypted += 1,
             Mode::Plain => self.stats.plain += 1,
         }
+        tracing::debug!(
+            pair = pid,
+            encrypted = matches!(mode, Mode::Crypt(_)),
+            "negotiation decided"
+        );
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
@@ -702,6 +715,10 @@ impl Engine {
             if timeout {
                 // Keep the application's SYN unanswered: it times out on its own.
                 self.stats.outer_timeouts += 1;
+                tracing::debug!(
+                    pair = pid,
+                    "outer connection timed out; the application SYN stays unanswered"
+                );
                 let until = now + self.config.hold_after_timeout;
                 p.hold_until = Some(until);
                 p.state = PairState::TimedOut;
@@ -713,6 +730,7 @@ impl Engine {
             }
             // Refused (RST) or unreachable: refuse the application the same way.
             self.stats.refused_destination += 1;
+            tracing::debug!(pair = pid, "destination refused; refusing the application");
             p.outer = None;
             self.refuse_pair(now, pid);
             return;
@@ -786,9 +804,10 @@ impl Engine {
         };
         match p.pump(now, &mut self.stack, &mut self.scratch) {
             Ok(()) => {}
-            Err(PumpError::Crypto(_)) => {
+            Err(PumpError::Crypto(e)) => {
                 // RFC 8548 §3.3/§3.6: abort with RST, an error and not an EOF.
                 self.stats.crypto_errors += 1;
+                tracing::info!(pair = pid, error = %e, "tcpcrypt error: both legs aborted");
                 let legs = [p.inner, p.outer];
                 for c in legs.into_iter().flatten() {
                     self.stack.abort(now, c);
