@@ -42,6 +42,10 @@ pub struct ConnConfig {
     pub max_ooo_chunks: usize,
     /// TCP-ENO (RFC 8547) configuration; `None` sends no ENO option.
     pub eno: Option<eno::Config>,
+    /// ENO selector/validator callbacks (resumption), used when `eno` is set.
+    pub eno_hooks: crate::eno_hook::EnoHooks,
+    /// Path MTU for this connection's packets; `None` uses [`StackConfig::mtu`].
+    pub mtu: Option<usize>,
 }
 
 impl Default for ConnConfig {
@@ -63,6 +67,8 @@ impl Default for ConnConfig {
             syn_hold_timeout: Duration::from_secs(30),
             max_ooo_chunks: 256,
             eno: None,
+            eno_hooks: crate::eno_hook::EnoHooks::default(),
+            mtu: None,
         }
     }
 }

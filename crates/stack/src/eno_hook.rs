@@ -2,9 +2,39 @@
 //! fed every handshake segment, its option put in our SYN/SYN-ACK, the non-SYN `45 02`
 //! added while required, and the outcome reported once.
 
+use std::sync::Arc;
+
 use eno::{Negotiation, Outcome};
+use smoltcp::wire::IpEndpoint;
 
 use crate::wire::options::EnoSlot;
+
+/// Builds the passive opener's TEP selector for one connection `(local, remote)` (e.g.
+/// tcpcrypt resumption, RFC 8548 §3.5).
+pub type SelectorFactory =
+    Arc<dyn Fn(IpEndpoint, IpEndpoint) -> Box<dyn eno::TepSelector> + Send + Sync>;
+
+/// Builds the active opener's TEP validator for one connection `(local, remote)`.
+pub type ValidatorFactory =
+    Arc<dyn Fn(IpEndpoint, IpEndpoint) -> Box<dyn eno::TepValidator> + Send + Sync>;
+
+/// Per-connection ENO callbacks; `None` uses `eno`'s defaults.
+#[derive(Clone, Default)]
+pub struct EnoHooks {
+    /// Passive opener: chooses the SYN-ACK's answer.
+    pub selector: Option<SelectorFactory>,
+    /// Active opener: judges B's suboptions.
+    pub validator: Option<ValidatorFactory>,
+}
+
+impl core::fmt::Debug for EnoHooks {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EnoHooks")
+            .field("selector", &self.selector.is_some())
+            .field("validator", &self.validator.is_some())
+            .finish()
+    }
+}
 
 /// ENO state of one connection.
 #[derive(Debug)]
@@ -24,17 +54,35 @@ pub(crate) fn to_eno_slot(slot: EnoSlot<'_>) -> eno::EnoSlot<'_> {
 
 impl EnoHook {
     /// Active opener (host A unless configured otherwise).
-    pub(crate) fn active(cfg: &eno::Config) -> Self {
+    pub(crate) fn active(
+        cfg: &eno::Config,
+        hooks: &EnoHooks,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+    ) -> Self {
+        let mut neg = Negotiation::active(cfg);
+        if let Some(v) = hooks.validator.as_ref() {
+            neg = neg.with_validator(v(local, remote));
+        }
         EnoHook {
-            neg: Negotiation::active(cfg),
+            neg,
             reported: false,
         }
     }
 
     /// Passive opener (host B).
-    pub(crate) fn passive(cfg: &eno::Config) -> Self {
+    pub(crate) fn passive(
+        cfg: &eno::Config,
+        hooks: &EnoHooks,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+    ) -> Self {
+        let neg = match hooks.selector.as_ref() {
+            Some(s) => Negotiation::passive_with_selector(cfg, s(local, remote)),
+            None => Negotiation::passive(cfg),
+        };
         EnoHook {
-            neg: Negotiation::passive(cfg),
+            neg,
             reported: false,
         }
     }

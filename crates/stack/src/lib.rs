@@ -26,6 +26,7 @@ pub mod tcp;
 pub mod wire;
 
 pub use config::{ConnConfig, KeepAlive, StackConfig};
+pub use eno_hook::{EnoHooks, SelectorFactory, ValidatorFactory};
 pub use event::Event;
 pub use smoltcp::time::{Duration, Instant};
 pub use smoltcp::wire::{IpAddress, IpEndpoint};

@@ -261,7 +261,10 @@ impl Stack {
             return Err(ConnectError::InUse);
         }
         let cfg = config.unwrap_or_else(|| self.config.conn.clone());
-        let eno = cfg.eno.as_ref().map(EnoHook::active);
+        let eno = cfg
+            .eno
+            .as_ref()
+            .map(|e| EnoHook::active(e, &cfg.eno_hooks, tuple.local, tuple.remote));
         let mut conn = self.new_conn(now, tuple, cfg, false, None);
         conn.eno = eno;
         conn.state = State::SynSent;
@@ -588,7 +591,10 @@ impl Stack {
             return;
         }
         let cfg = l.conn.unwrap_or_else(|| self.config.conn.clone());
-        let eno = cfg.eno.as_ref().map(EnoHook::passive);
+        let eno = cfg
+            .eno
+            .as_ref()
+            .map(|e| EnoHook::passive(e, &cfg.eno_hooks, tuple.local, tuple.remote));
         let mut conn = self.new_conn(now, tuple, cfg, true, iss);
         conn.eno = eno;
         if !seg.payload.is_empty() {
@@ -696,12 +702,13 @@ impl Stack {
     ) -> Conn {
         let iss = iss.unwrap_or_else(|| crate::wire::options::seq_from_u32(self.rng.next_u32()));
         let ts_offset = self.rng.next_u32();
+        let mtu = cfg.mtu.unwrap_or(self.config.mtu);
         Conn::new(ConnParams {
             tuple,
             cfg,
             iss,
             ts_offset,
-            mtu: self.config.mtu,
+            mtu,
             passive,
             now,
         })

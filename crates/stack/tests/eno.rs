@@ -32,11 +32,14 @@ fn stack_with(addr: stack::IpAddress, seed: u8, eno: Option<eno::Config>) -> sta
 /// (to_b, syn, ack, eno option bytes) of every packet.
 type Log = Rc<RefCell<Vec<(bool, bool, bool, Option<Vec<u8>>)>>>;
 
-fn run(
-    a_eno: Option<eno::Config>,
-    b_eno: Option<eno::Config>,
-) -> (Pair, stack::ConnId, stack::ConnId, Log) {
-    let mut p = Pair::new(stack_with(v4(1), 1, a_eno), stack_with(v4(2), 2, b_eno));
+type Run = (Pair, stack::ConnId, stack::ConnId, Log);
+
+fn run(a_eno: Option<eno::Config>, b_eno: Option<eno::Config>) -> Run {
+    run_with(stack_with(v4(1), 1, a_eno), stack_with(v4(2), 2, b_eno))
+}
+
+fn run_with(a: stack::Stack, b: stack::Stack) -> Run {
+    let mut p = Pair::new(a, b);
     let log: Log = Rc::new(RefCell::new(Vec::new()));
     let l2 = log.clone();
     p.filter = Some(Box::new(move |to_b, pkt| {
@@ -136,4 +139,47 @@ fn rfc8547_no_common_tep_disables_on_both_sides() {
     let (p, a, b, _) = run(Some(eno_cfg(&[0x22])), Some(eno_cfg(&[0x21])));
     assert!(!p.a.eno_outcome(a).unwrap().is_negotiated());
     assert!(!p.b.eno_outcome(b).unwrap().is_negotiated());
+}
+
+#[test]
+fn listener_selector_hook_chooses_the_answer() {
+    let mut b_cfg = StackConfig::new(vec![v4(2)], [2; 32]);
+    b_cfg.conn = ConnConfig {
+        eno: Some(eno_cfg(&[0x21, 0x22])),
+        eno_hooks: stack::EnoHooks {
+            selector: Some(std::sync::Arc::new(|_, _| {
+                Box::new(|_: &eno::SynOption, _: &[eno::TepOffer]| {
+                    Some(vec![eno::Suboption::new(0x21)])
+                }) as Box<dyn eno::TepSelector>
+            })),
+            validator: None,
+        },
+        ..ConnConfig::default()
+    };
+    let a = stack_with(v4(1), 1, Some(eno_cfg(&[0x21, 0x22])));
+    let (p, a, b, _) = run_with(a, stack::Stack::new(b_cfg));
+    // Without the hook B would pick its last (preferred) TEP, 0x22.
+    assert_eq!(p.a.eno_outcome(a).unwrap().negotiated().unwrap().tep, 0x21);
+    assert_eq!(p.b.eno_outcome(b).unwrap().negotiated().unwrap().tep, 0x21);
+}
+
+#[test]
+fn per_connection_mtu_overrides_the_stack_mtu() {
+    let mut a_cfg = StackConfig::new(vec![v4(1)], [1; 32]);
+    a_cfg.mtu = 9000;
+    let mut b_cfg = StackConfig::new(vec![v4(2)], [2; 32]);
+    b_cfg.mtu = 9000;
+    b_cfg.conn.mtu = Some(1280);
+    let (p, a, _b, _) = run_with(stack::Stack::new(a_cfg), stack::Stack::new(b_cfg));
+    // B announced MSS 1240 in its SYN-ACK, so A's segments stay within 1280 bytes.
+    let mut p = p;
+    let now = p.now;
+    p.a.send(now, a, &[9u8; 20_000]);
+    let mut sizes = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    while let Some(n) = p.a.poll_transmit(now, &mut buf) {
+        sizes.push(n);
+    }
+    assert!(!sizes.is_empty());
+    assert!(sizes.iter().all(|&n| n <= 1280), "{sizes:?}");
 }
