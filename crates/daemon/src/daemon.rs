@@ -12,10 +12,9 @@ use crate::args::{self, ArgError, DaemonArgs, Invocation};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::control::server::{BindError, ControlServer};
-use crate::echo_engine::EchoEngine;
-use crate::engine::EngineConfig;
 use crate::event_loop::{self, LoopError};
 use crate::plumbing::{self, preflight, preflight::EnvError, SetupError};
+use crate::relay_engine::{self, RelayConfigError};
 use crate::tun::{Tun, TunError};
 
 /// Everything that stops the daemon.
@@ -39,6 +38,9 @@ pub enum DaemonError {
     /// The control socket could not be bound (exit 1).
     #[error(transparent)]
     Control(#[from] BindError),
+    /// The relay engine could not be configured (exit 1).
+    #[error(transparent)]
+    Engine(#[from] RelayConfigError),
     /// Signal handlers could not be installed (exit 1).
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -79,11 +81,11 @@ pub fn configure<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Option<Con
 pub fn run(config: &Config) -> Result<(), DaemonError> {
     // Installed first, so a signal during setup is not lost and still leads to teardown.
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(DaemonError::Signals)?;
+    let relay_config = relay_engine::relay_config(config)?;
     preflight::check(&config.tun.name, &config.control)?;
     let tun = Tun::open(&config.tun.name, config.tun.mtu)?;
     let mut plumbing = plumbing::setup(config)?;
-    let engine_config = EngineConfig::from_config(config);
-    let mut engine = EchoEngine::new(&engine_config);
+    let mut engine = relay::Engine::new(relay_config);
     let mut control = ControlServer::bind(&config.control)?;
     tracing::info!(
         tun = tun.name(),

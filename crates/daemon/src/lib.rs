@@ -5,8 +5,9 @@
 //! behind the device in a mio loop, serves the control socket, and undoes everything on
 //! SIGINT/SIGTERM (DESIGN.md, "Data path", "Kernel plumbing", "The daemon"; issue 4).
 //!
-//! Until the relay engine exists, the daemon runs [`echo_engine::EchoEngine`], which answers
-//! ping to the stack's addresses and drops everything else.
+//! The daemon runs the relay engine (`crates/relay`) through [`relay_engine`];
+//! [`echo_engine::EchoEngine`] is a minimal stand-in that answers ping to the stack's
+//! addresses, kept for tests of the I/O shell.
 
 pub mod args;
 pub mod cidr;
@@ -19,4 +20,5 @@ pub mod echo_engine;
 pub mod engine;
 pub mod event_loop;
 pub mod plumbing;
+pub mod relay_engine;
 pub mod tun;
