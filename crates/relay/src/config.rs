@@ -97,8 +97,12 @@ pub struct Config {
     pub stack_v4: Ipv4Address,
     /// The stack's own IPv6 address (default fd77::2).
     pub stack_v6: Ipv6Address,
-    /// TUN MTU in bytes of IP packet (both legs use it; default 1500).
+    /// TUN MTU in bytes of IP packet: the inner legs (through the TUN only) use it, so a
+    /// large TUN MTU gives the local applications large segments (default 1500).
     pub mtu: usize,
+    /// MTU of the outer legs (the network path; lowered further by PMTU discovery, RFC 1191 /
+    /// RFC 8201; default 1500).
+    pub outer_mtu: usize,
     /// Routed subnets; the longest matching prefix decides the policy.
     pub routes: Vec<Route>,
     /// Fronted local TCP ports (passive ENO, b = 1).
@@ -129,6 +133,7 @@ impl Default for Config {
             stack_v4: Ipv4Address::new(10, 77, 0, 2),
             stack_v6: Ipv6Address::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
             mtu: 1500,
+            outer_mtu: 1500,
             routes: Vec::new(),
             fronted_ports: Vec::new(),
             teps: vec![Tep::X25519, Tep::X448, Tep::P256, Tep::P521],

@@ -140,7 +140,13 @@ impl Engine {
             ..ConnConfig::default()
         };
         sc.conn = leg.clone();
-        let inner_cfg = leg;
+        // The application's SYN stays held for as long as the outer SYN is retried (about
+        // 127 s with six retransmissions) plus the quiet time after an outer timeout.
+        let inner_cfg = ConnConfig {
+            syn_hold_timeout: stack::Duration::from_secs(130) + config.hold_after_timeout,
+            mtu: Some(config.mtu),
+            ..leg
+        };
         let mut stack = Stack::new(sc);
         // Outbound interception: any address, any port; SYNs are held.
         stack.listen(
@@ -233,6 +239,8 @@ impl Engine {
                 teps,
                 ..eno::Config::default()
             }),
+            mtu: Some(self.config.outer_mtu),
+            syn_hold_timeout: ConnConfig::default().syn_hold_timeout,
             ..self.inner_cfg.clone()
         }
     }

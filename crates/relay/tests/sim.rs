@@ -406,7 +406,10 @@ fn unreachable_destination_times_out_without_an_answer() {
         sim.a.app.events
     );
     assert!(!sim.a.app.reset);
+    // The outer leg gives up at about the same time (same SYN schedule).
+    sim.run_for(Duration::from_secs(5)).unwrap();
     assert_eq!(sim.a.engine().stats().outer_timeouts, 1);
+    assert!(!sim.a.app.reset, "no RST after the outer timeout either");
     sim.run_for(Duration::from_secs(120)).unwrap();
     assert_eq!(sim.a.engine().pair_count(), 0, "the held SYN is forgotten");
 }
@@ -1005,4 +1008,44 @@ fn idle_half_close_survives_minutes() {
     sim.run_until(|s| done(s, 10_000, 10_000), Duration::from_secs(10))
         .unwrap();
     assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+}
+
+/// A large TUN MTU (inner legs) does not leak onto the network: outer legs keep the path
+/// MTU, so a link that drops anything above 1500 bytes still carries the transfer.
+#[test]
+fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
+    let seed = stack::sim::seed_from_env();
+    let big = |c: Config| Config {
+        mtu: 9000,
+        outer_mtu: 1500,
+        ..c
+    };
+    let mut a = Host::with_relay(
+        big(client_cfg(Policy::Require)),
+        A_REAL_V4,
+        A_REAL_V6,
+        seed,
+        1,
+    );
+    let mut b = Host::with_relay(big(server_cfg(80)), B_REAL_V4, B_REAL_V6, seed, 2);
+    let a_data = data(200_000, 21);
+    let b_data = data(200_000, 22);
+    b.serve(80, b_data.clone(), SendMode::Immediately);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(KERNEL_V4, 40011),
+        IpEndpoint::new(B_REAL_V4, 80),
+        a_data.clone(),
+        SendMode::Immediately,
+    );
+    let link = || clean().with_mtu(1500);
+    let mut sim = Simulator::new(a, b, link(), link());
+    sim.run_until(|s| done(s, 200_000, 200_000), Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
+    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    assert_eq!(
+        sim.a_to_b.stats().dropped_mtu + sim.b_to_a.stats().dropped_mtu,
+        0
+    );
 }
