@@ -836,3 +836,44 @@ fn rfc9293_close_in_syn_received_sends_fin_after_handshake() {
     assert_eq!(fin.seq, sa.seq.wrapping_add(1));
     assert_eq!(d.stack.state(id), Some(State::FinWait1));
 }
+
+#[test]
+fn rfc9293_zero_receive_window_answers_probes_and_reopens() {
+    let mut cfg = config();
+    cfg.conn.recv_buffer = 4000;
+    cfg.conn.window_scaling = false;
+    let (mut d, id, rseq, sseq) = established_with(cfg);
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 1000]);
+    let a = d.recv_one();
+    assert_eq!(a.window, 3000);
+    d.send(
+        ACK,
+        rseq.wrapping_add(1000),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[2; 3000],
+    );
+    let a = d.recv_one();
+    assert_eq!((a.ack, a.window), (rseq.wrapping_add(4000), 0));
+    // A one-byte window probe: dropped, answered with the zero window.
+    d.send(
+        ACK,
+        rseq.wrapping_add(4000),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[3],
+    );
+    let a = d.recv_one();
+    assert_eq!((a.ack, a.window), (rseq.wrapping_add(4000), 0));
+    // Reading a little does not reopen the window (receiver SWS avoidance)...
+    let now = d.now;
+    let mut buf = [0u8; 4000];
+    assert_eq!(d.stack.recv(now, id, &mut buf[..100]), Ok(100));
+    d.recv_none();
+    // ...reading half the buffer does, with a window update.
+    assert_eq!(d.stack.recv(now, id, &mut buf[..2000]), Ok(2000));
+    let a = d.recv_one();
+    assert_eq!((a.ack, a.window), (rseq.wrapping_add(4000), 2100));
+}

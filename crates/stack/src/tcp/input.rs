@@ -172,7 +172,12 @@ impl Conn {
         let mut sq = seg.seq;
         if !rfc5961::segment_acceptable(seg.seq, seq::len32(seg.len()), self.rcv.nxt, wnd) {
             if wnd == 0 && seg.seq == self.rcv.nxt {
-                // Zero window: still process ACK and RST fields (RFC 9293 §3.10.7.4).
+                // Zero window: still process ACK and RST fields (RFC 9293 §3.10.7.4); a
+                // window probe's data is dropped and answered with our (zero) window.
+                if !seg.payload.is_empty() && !seg.rst {
+                    self.ack_now = true;
+                    ctx.stats.out_of_window += 1;
+                }
                 payload = &[];
                 fin = false;
             } else {

@@ -66,7 +66,7 @@ impl Conn {
         let mut wnd = self.free_window();
         let remaining = self.advertised_remaining();
         // Receiver SWS avoidance: do not announce small increases.
-        if wnd > remaining && !self.window_opened() && remaining > 0 {
+        if wnd > remaining && !self.window_opened() {
             wnd = remaining;
         }
         if wnd < remaining {

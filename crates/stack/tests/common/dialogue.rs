@@ -151,7 +151,7 @@ impl Dialogue {
         };
         o.fit();
         let hl = ip::header_len(&self.remote.addr);
-        let mut buf = vec![0u8; 2000];
+        let mut buf = vec![0u8; 70_000];
         let hdr = OutHeader {
             seq: s(seq),
             ack: s(ack),
