@@ -183,3 +183,29 @@ fn per_connection_mtu_overrides_the_stack_mtu() {
     assert!(!sizes.is_empty());
     assert!(sizes.iter().all(|&n| n <= 1280), "{sizes:?}");
 }
+
+#[test]
+fn rfc8547_mandatory_encryption_aborts_when_eno_fails() {
+    let cfg = eno::Config {
+        mandatory_encryption: true,
+        ..eno_cfg(&[0x21])
+    };
+    let mut p = Pair::new(stack_with(v4(1), 1, Some(cfg)), stack_with(v4(2), 2, None));
+    p.b.listen(
+        ListenAddr {
+            addr: None,
+            port: Some(443),
+        },
+        ListenConfig::default(),
+    );
+    let now = p.now;
+    let a =
+        p.a.connect(now, ep(v4(1), 40002), ep(v4(2), 443), None)
+            .unwrap();
+    p.run_until(100, |p| p.a_has(a, &Event::Aborted));
+    assert!(p.a_has(a, &Event::EnoOutcome));
+    assert_eq!(p.a.state(a), None);
+    // B gets the RST while still in SYN-RECEIVED: back to LISTEN, nothing reported.
+    p.run_until(100, |p| p.b.connection_count() == 0);
+    assert!(p.b_has(&Event::Established).is_none());
+}
