@@ -15,9 +15,20 @@
 //! Nothing here reads a clock, opens a socket or asks the OS for randomness: time comes
 //! with every call, randomness from [`Config::seed`].
 //!
-//! Not yet done: TCP-ENO resumption (RFC 8548 §3.5) needs a per-listener `TepSelector` hook
-//! in the stack; per-connection MTU (a large MTU for the inner leg only) needs a per-connection
-//! MTU knob in `stack::ConnConfig`.
+//! Not yet done: tcpcrypt session resumption (RFC 8548 §3.5). The stack now has the hooks
+//! (`stack::EnoHooks`: a passive `TepSelector` and an active `TepValidator` per connection)
+//! and tcpcrypt has the cache (`ResumptionCache`, `ResumeOffer`, `AnswerValidator`);
+//! [`Config::resumption`] so far only decides whether sessions keep their resumption secrets.
+//!
+//! # Daemon seam
+//!
+//! `crates/daemon`'s `engine::Engine` trait maps one to one: `handle_packet`,
+//! `poll_transmit`, `next_deadline`, `handle_timeout` as they are; `status` converts each
+//! [`ConnStatus`] (`state.name()`, [`tep_name`], [`cipher_name`],
+//! [`ConnStatus::session_id_hex`]); `sessid` is [`Engine::sessid_socket`]. Its
+//! `EngineConfig` gives [`Config`]: `route` as [`Policy::Opportunistic`] and `require` as
+//! [`Policy::Require`] routes (longest prefix wins), `front` as `fronted_ports`, `tep` and
+//! `aead` by identifier ([`Tep::from_id`], [`Cipher`]), `mtu`, and a seed from the OS.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
