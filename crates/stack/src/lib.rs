@@ -10,6 +10,36 @@
 //!   `timeout`, `timer`, `reassembly`, `sack`, `rfc5961`, `rto`, `cc`).
 //! * [`Stack`]: connection table, listeners (with an any-address/any-port form and SYN
 //!   hold for transparent interception), ICMP, bounded queues and [`Stats`].
+//!
+//! ```
+//! use stack::{Event, Instant, IpAddress, IpEndpoint, ListenAddr, ListenConfig, Stack, StackConfig};
+//!
+//! let (a_ip, b_ip) = (IpAddress::v4(10, 0, 0, 1), IpAddress::v4(10, 0, 0, 2));
+//! let mut a = Stack::new(StackConfig::new(vec![a_ip], [1; 32]));
+//! let mut b = Stack::new(StackConfig::new(vec![b_ip], [2; 32]));
+//! b.listen(ListenAddr { addr: None, port: Some(80) }, ListenConfig::default());
+//! let now = Instant::from_millis(0);
+//! let id = a
+//!     .connect(now, IpEndpoint::new(a_ip, 40000), IpEndpoint::new(b_ip, 80), None)
+//!     .unwrap();
+//! a.send(now, id, b"hello");
+//! // Shuttle packets until both sides are quiet (a real driver also sleeps until
+//! // `next_deadline()` and calls `handle_timeout`).
+//! let mut buf = [0u8; 1500];
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(n) = a.poll_transmit(now, &mut buf) { b.handle(now, &buf[..n]); moved = true; }
+//!     while let Some(n) = b.poll_transmit(now, &mut buf) { a.handle(now, &buf[..n]); moved = true; }
+//!     if !moved { break; }
+//! }
+//! let mut server = None;
+//! while let Some((conn, ev)) = b.poll_event() {
+//!     if ev == Event::Established { server = Some(conn); }
+//! }
+//! let mut got = [0u8; 16];
+//! let n = b.recv(now, server.unwrap(), &mut got).unwrap();
+//! assert_eq!(&got[..n], b"hello");
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
