@@ -81,7 +81,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("bulk");
     g.throughput(Throughput::Bytes(LEN as u64));
     g.sample_size(10);
-    g.bench_function("two_stacks_in_memory_4MiB", |bch| bch.iter(|| transfer(LEN)));
+    g.bench_function("two_stacks_in_memory_4MiB", |bch| {
+        bch.iter(|| transfer(LEN))
+    });
     g.finish();
 }
 

@@ -16,6 +16,8 @@ pub enum Event {
     /// The three-way handshake completed (RFC 9293 §3.5).
     Established,
     /// New in-order data (or EOF) can be read with [`Stack::recv`](crate::Stack::recv).
+    /// Edge-triggered: reported again only after a `recv` call, so read until
+    /// `WouldBlock` (or `Ok(0)`).
     Readable,
     /// Send-buffer space freed after a short [`Stack::send`](crate::Stack::send).
     Writable,
