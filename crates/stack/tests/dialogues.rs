@@ -635,6 +635,59 @@ mod icmp {
     }
 
     #[test]
+    fn rfc8201_packet_too_big_lowers_pmtu_ipv6() {
+        let mut cfg = config();
+        cfg.local_addrs = vec![v6(1)];
+        cfg.conn.nagle = false;
+        let mut d = Dialogue::new(cfg, ep(v6(1), 80), ep(v6(2), 5000));
+        d.stack.listen(
+            ListenAddr {
+                addr: None,
+                port: Some(80),
+            },
+            ListenConfig::default(),
+        );
+        d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
+        let sa = d.recv_one();
+        let sseq = sa.seq.wrapping_add(1);
+        let rseq = PEER_ISN.wrapping_add(1);
+        d.send(ACK, rseq, sseq, 60000, &Opts::default(), &[]);
+        let id = d
+            .events
+            .iter()
+            .find(|(_, e)| *e == Event::Established)
+            .unwrap()
+            .0;
+        let now = d.now;
+        d.stack.send(now, id, &[1u8; 2880]);
+        let mut buf = [0u8; 2000];
+        let n = d.stack.poll_transmit(now, &mut buf).unwrap();
+        assert_eq!(n, 1500);
+        let first = buf[..n].to_vec();
+        while d.stack.poll_transmit(now, &mut buf).is_some() {}
+        let (IpAddress::Ipv6(r6), IpAddress::Ipv6(a6)) = (v6(99), v6(1)) else {
+            panic!()
+        };
+        let mut icmp = vec![0u8; 8 + 48];
+        icmp[8..].copy_from_slice(&first[..48]);
+        {
+            let mut p = Icmpv6Packet::new_unchecked(&mut icmp[..]);
+            p.set_msg_type(Icmpv6Message::PktTooBig);
+            p.set_msg_code(0);
+            p.set_pkt_too_big_mtu(1280);
+            p.fill_checksum(&r6, &a6);
+        }
+        let mut pkt = vec![0u8; 40 + icmp.len()];
+        ip::emit_header(&mut pkt, v6(99), v6(1), IpProtocol::Icmpv6, icmp.len(), 0).unwrap();
+        pkt[40..].copy_from_slice(&icmp);
+        d.stack.handle(now, &pkt);
+        assert_eq!(d.stack.stats().icmp_pmtu, 1);
+        let resent = d.recv_all();
+        assert_eq!(resent[0].seq, sseq);
+        assert!(resent.iter().all(|s| s.payload.len() <= 1280 - 60));
+    }
+
+    #[test]
     fn rfc1191_frag_needed_lowers_pmtu_and_resends_smaller() {
         let mut cfg = config();
         cfg.conn.nagle = false;
