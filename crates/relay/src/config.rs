@@ -112,9 +112,9 @@ pub struct Config {
     /// AEADs offered, most preferred first (default AES-128-GCM, AES-256-GCM,
     /// ChaCha20-Poly1305).
     pub ciphers: Vec<Cipher>,
-    /// RFC 8548 §3.5 session resumption. So far only decides whether sessions keep their
-    /// resumption secrets (`no_cache`, `ignore_resumption`); resumed handshakes are not
-    /// offered or accepted yet (see the crate docs).
+    /// RFC 8548 §3.5 session resumption: cache each fresh session's next secret per peer
+    /// address (in memory only), offer it in later SYNs to that peer, and accept matching
+    /// offers on fronted ports (default off).
     pub resumption: bool,
     /// Seed of every random choice (ISNs, key shares, nonces), expanded with ChaCha20.
     pub seed: [u8; 32],

@@ -35,6 +35,7 @@ use crate::config::{Config, Policy};
 use crate::nat;
 use crate::pair::{Direction, Leg, Mode, Pair, PairState, PumpError, CHUNK};
 use crate::passthrough::{self, Action};
+use crate::resumption;
 use crate::status::{to_endpoint, to_socket_addr, ConnStatus, SESSID_LEN};
 use crate::unreach;
 
@@ -92,6 +93,8 @@ pub struct Engine {
     draining: Vec<PairId>,
     scratch: Vec<u8>,
     inner_cfg: ConnConfig,
+    /// Resumption cache shared with the stack's ENO hooks, when enabled.
+    resume: Option<resumption::Shared>,
     stats: RelayStats,
 }
 
@@ -175,8 +178,16 @@ impl Engine {
             draining: Vec::new(),
             scratch: vec![0; CHUNK],
             inner_cfg,
+            resume: None,
             stats: RelayStats::default(),
         };
+        if engine.config.resumption {
+            let mut rseed = engine.config.seed;
+            if let Some(b) = rseed.get_mut(1) {
+                *b ^= 0xa5;
+            }
+            engine.resume = Some(resumption::shared(rseed, engine.session_cfg()));
+        }
         let ports = engine.config.fronted_ports.clone();
         engine.listen_fronted(&ports);
         engine
@@ -184,7 +195,10 @@ impl Engine {
 
     /// Listen (passive ENO, SYN held) on both stack addresses at each port.
     fn listen_fronted(&mut self, ports: &[u16]) {
-        let front = self.outer_cfg(Policy::Opportunistic);
+        let mut front = self.outer_cfg(Policy::Opportunistic);
+        if let Some(r) = &self.resume {
+            front.eno_hooks.selector = Some(resumption::selector(r));
+        }
         for &port in ports {
             for addr in [
                 IpAddress::Ipv4(self.config.stack_v4),
@@ -546,7 +560,19 @@ impl Engine {
             self.stack.refuse(now, id);
             return;
         };
-        let cfg = self.outer_cfg(route.policy);
+        let mut cfg = self.outer_cfg(route.policy);
+        // RFC 8548 §3.5: offer to resume a cached session with this peer, most preferred.
+        let offer = self
+            .resume
+            .as_ref()
+            .and_then(|r| resumption::offer(r, local.addr));
+        if let (Some(o), Some(eno_cfg)) = (offer.as_ref(), cfg.eno.as_mut()) {
+            eno_cfg.teps.push(eno::TepOffer::with_data(
+                o.tep_byte() & 0x7f,
+                o.suboption_data(),
+            ));
+            cfg.eno_hooks.validator = Some(resumption::validator(o));
+        }
         let from = IpEndpoint::new(self.config.stack_addr(&remote.addr), remote.port);
         let outer = match self.stack.connect(now, from, local, Some(cfg.clone())) {
             Ok(o) => Ok(o),
@@ -565,6 +591,7 @@ impl Engine {
         p.inner = Some(id);
         p.outer = Some(outer);
         p.outer_endpoints = self.stack.endpoints(outer);
+        p.resume_offer = offer;
         p.inner_isn = self
             .last_syn
             .filter(|s| s.0 == remote && s.1 == local)
@@ -640,6 +667,16 @@ impl Engine {
             Some(eno::Outcome::Disabled(_)) => None,
         };
         let mode = match negotiated {
+            Some(n) if n.b_v_bit() => match self.resumed_session(pid, &n) {
+                Some(s) => Mode::Crypt(Box::new(s)),
+                None => {
+                    // ENO agreed to resume but we hold no matching secret: the peer
+                    // encrypts, so plaintext is impossible. Abort.
+                    self.stats.crypto_errors += 1;
+                    self.refuse_pair(now, pid);
+                    return;
+                }
+            },
             Some(n) if Tep::from_id(n.sessid_byte).is_some() => {
                 let role = match n.role {
                     eno::Role::A => Role::A,
@@ -662,7 +699,7 @@ impl Engine {
                     }
                 }
             }
-            // A TEP we cannot run (e.g. resumption, v = 1): treat as no encryption.
+            // No tcpcrypt TEP negotiated: plaintext, unless the route requires encryption.
             _ if policy == Policy::Require => {
                 self.stats.refused_policy += 1;
                 tracing::info!(
@@ -697,6 +734,26 @@ impl Engine {
             Direction::Inbound => p.state = PairState::Established,
         }
         self.mark(pid);
+    }
+
+    /// RFC 8548 §3.5: ENO agreed to resume (B's TEP byte has v = 1); build the session from
+    /// our offer (host A) or the answer our selector gave (host B).
+    fn resumed_session(&mut self, pid: PairId, n: &eno::Negotiated) -> Option<Session> {
+        let cfg = self.session_cfg();
+        let shared = self.resume.clone()?;
+        let p = self.pairs.get_mut(&pid)?;
+        let (role, resumption) = match n.role {
+            eno::Role::A => {
+                let offer = p.resume_offer.take()?;
+                (Role::A, offer.complete(n.tep, true, &n.peer_data)?)
+            }
+            eno::Role::B => {
+                let (local, remote) = p.outer_endpoints?;
+                let answer = resumption::take_answer(&shared, local, remote)?;
+                (Role::B, answer.resumption)
+            }
+        };
+        Session::resumed(role, resumption, cfg, self.provider).ok()
     }
 
     /// Refuse before any payload moved: abort the outer, refuse (RST) the held inner.
@@ -810,7 +867,13 @@ impl Engine {
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
-        match p.pump(now, &mut self.stack, &mut self.scratch) {
+        let result = p.pump(now, &mut self.stack, &mut self.scratch);
+        if let (Some(r), Some((_, peer))) = (&self.resume, p.outer_endpoints) {
+            if let Some(t) = p.session_mut().and_then(Session::take_resumption_ticket) {
+                resumption::store(r, peer.addr, t);
+            }
+        }
+        match result {
             Ok(()) => {}
             Err(PumpError::Crypto(e)) => {
                 // RFC 8548 §3.3/§3.6: abort with RST, an error and not an EOF.

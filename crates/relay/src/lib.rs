@@ -15,10 +15,9 @@
 //! Nothing here reads a clock, opens a socket or asks the OS for randomness: time comes
 //! with every call, randomness from [`Config::seed`].
 //!
-//! Not yet done: tcpcrypt session resumption (RFC 8548 §3.5). The stack now has the hooks
-//! (`stack::EnoHooks`: a passive `TepSelector` and an active `TepValidator` per connection)
-//! and tcpcrypt has the cache (`ResumptionCache`, `ResumeOffer`, `AnswerValidator`);
-//! [`Config::resumption`] so far only decides whether sessions keep their resumption secrets.
+//! Session resumption (RFC 8548 §3.5, [`Config::resumption`]): one cache of resumption
+//! chains per peer address, shared by outer legs we open (offer in the SYN, answer
+//! validated) and those we accept (a TEP selector in the stack's `EnoHooks`).
 //!
 //! # Daemon seam
 //!
@@ -38,6 +37,7 @@ pub mod engine;
 pub mod nat;
 mod pair;
 pub mod passthrough;
+mod resumption;
 pub mod status;
 mod unreach;
 

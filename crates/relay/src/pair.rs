@@ -88,6 +88,8 @@ pub(crate) struct Pair {
     pub(crate) outer_endpoints: Option<(IpEndpoint, IpEndpoint)>,
     /// Outbound: the sequence number of the application's SYN (to quote it in ICMP).
     pub(crate) inner_isn: Option<u32>,
+    /// Outbound: the resumption offer put in the outer SYN (RFC 8548 §3.5).
+    pub(crate) resume_offer: Option<tcpcrypt::resume::ResumeOffer>,
     pub(crate) state: PairState,
     /// Relaying mode, once the negotiation is decided.
     pub(crate) mode: Option<Mode>,
@@ -143,6 +145,7 @@ impl Pair {
             outer: None,
             outer_endpoints: None,
             inner_isn: None,
+            resume_offer: None,
             state: PairState::Connecting,
             mode: None,
             outer_up: false,
@@ -160,6 +163,14 @@ impl Pair {
             inner_done: false,
             outer_done: false,
             draining: None,
+        }
+    }
+
+    /// The tcpcrypt session, mutable, if encrypted.
+    pub(crate) fn session_mut(&mut self) -> Option<&mut Session> {
+        match &mut self.mode {
+            Some(Mode::Crypt(s)) => Some(s),
+            _ => None,
         }
     }
 

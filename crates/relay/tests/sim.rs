@@ -1049,3 +1049,80 @@ fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
         0
     );
 }
+
+/// RFC 8548 §3.5: with resumption on, a second connection between the same hosts resumes
+/// (session ID byte 0xa3, equal on both ends, different from the first) and carries data.
+#[test]
+fn second_connection_resumes_the_session() {
+    let seed = stack::sim::seed_from_env();
+    let mut a = Host::with_relay(
+        Config {
+            resumption: true,
+            ..client_cfg(Policy::Require)
+        },
+        A_REAL_V4,
+        A_REAL_V6,
+        seed,
+        1,
+    );
+    let mut b = Host::with_relay(
+        Config {
+            resumption: true,
+            ..server_cfg(80)
+        },
+        B_REAL_V4,
+        B_REAL_V6,
+        seed,
+        2,
+    );
+    let mut ids = Vec::new();
+    let mut start = Instant::ZERO;
+    for (i, port) in [40020u16, 40021, 40022].into_iter().enumerate() {
+        let a_data = data(50_000, 30 + i as u8);
+        let b_data = data(60_000, 40 + i as u8);
+        b.serve(80, b_data.clone(), SendMode::Immediately);
+        a.connect(
+            start,
+            IpEndpoint::new(KERNEL_V4, port),
+            IpEndpoint::new(B_REAL_V4, 80),
+            a_data.clone(),
+            SendMode::Immediately,
+        );
+        let mut sim = Simulator::new(a, b, clean(), clean()).with_start(start);
+        let a_view = (
+            IpEndpoint::new(KERNEL_V4, port),
+            IpEndpoint::new(B_REAL_V4, 80),
+        );
+        let b_view = (
+            IpEndpoint::new(KERNEL_V4, 80),
+            IpEndpoint::new(A_REAL_V4, port),
+        );
+        let mut got = (None, None);
+        sim.run_until(
+            |s| {
+                got.0 = got.0.or(s.a.engine().sessid(a_view.0, a_view.1));
+                got.1 = got.1.or(s.b.engine().sessid(b_view.0, b_view.1));
+                done(s, 50_000, 60_000)
+            },
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(sha(&sim.a.app.received), sha(&b_data), "connection {i}");
+        assert_eq!(sha(&sim.b.app.received), sha(&a_data), "connection {i}");
+        assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
+        let (ia, ib) = (got.0.unwrap(), got.1.unwrap());
+        assert_eq!(ia, ib, "connection {i}: equal session IDs");
+        ids.push(ia);
+        sim.run_for(Duration::from_secs(2)).unwrap();
+        start = sim.now();
+        a = std::mem::replace(&mut sim.a, Host::plain(A_REAL_V4, A_REAL_V6, 0, 0));
+        b = std::mem::replace(&mut sim.b, Host::plain(B_REAL_V4, B_REAL_V6, 0, 0));
+    }
+    assert_eq!(ids[0][0], 0x23, "first connection: fresh key exchange");
+    assert_eq!(ids[1][0], 0xa3, "second connection: resumed (v = 1)");
+    assert_eq!(ids[2][0], 0xa3, "third connection: resumed again");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2],
+        "fresh session IDs each time"
+    );
+}
