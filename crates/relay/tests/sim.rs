@@ -1054,6 +1054,24 @@ fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
 /// (session ID byte 0xa3, equal on both ends, different from the first) and carries data.
 #[test]
 fn second_connection_resumes_the_session() {
+    let ids = three_connections(true);
+    assert_eq!(ids[0][0], 0x23, "first connection: fresh key exchange");
+    assert_eq!(ids[1][0], 0xa3, "second connection: resumed (v = 1)");
+    assert_eq!(ids[2][0], 0xa3, "third connection: resumed again");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2],
+        "fresh session IDs each time"
+    );
+}
+
+/// A peer that does not resume answers the offer with a fresh key exchange.
+#[test]
+fn resumption_offer_to_a_peer_without_it_falls_back_to_fresh() {
+    let ids = three_connections(false);
+    assert!(ids.iter().all(|id| id[0] == 0x23), "all fresh");
+}
+
+fn three_connections(b_resumes: bool) -> Vec<[u8; 33]> {
     let seed = stack::sim::seed_from_env();
     let mut a = Host::with_relay(
         Config {
@@ -1067,7 +1085,7 @@ fn second_connection_resumes_the_session() {
     );
     let mut b = Host::with_relay(
         Config {
-            resumption: true,
+            resumption: b_resumes,
             ..server_cfg(80)
         },
         B_REAL_V4,
@@ -1118,11 +1136,5 @@ fn second_connection_resumes_the_session() {
         a = std::mem::replace(&mut sim.a, Host::plain(A_REAL_V4, A_REAL_V6, 0, 0));
         b = std::mem::replace(&mut sim.b, Host::plain(B_REAL_V4, B_REAL_V6, 0, 0));
     }
-    assert_eq!(ids[0][0], 0x23, "first connection: fresh key exchange");
-    assert_eq!(ids[1][0], 0xa3, "second connection: resumed (v = 1)");
-    assert_eq!(ids[2][0], 0xa3, "third connection: resumed again");
-    assert!(
-        ids[0] != ids[1] && ids[1] != ids[2],
-        "fresh session IDs each time"
-    );
+    ids
 }
