@@ -122,7 +122,7 @@ fn wildcard_transfer(
             "-m",
             "http.server",
             "--bind",
-            "0.0.0.0",
+            if addr.is_ipv6() { "::" } else { "0.0.0.0" },
             "--directory",
             www.to_str().unwrap(),
             &port,
@@ -218,4 +218,51 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     stop(&mut cd);
     stop(&mut sd);
     mark_ran("daemon_e2e_encrypted_http_and_equal_sessid").unwrap();
+}
+
+fn subnet6(veth: &Veth) -> String {
+    let seg = veth.addr_a().v6.segments();
+    format!("{:x}:{:x}:{:x}:{:x}::/64", seg[0], seg[1], seg[2], seg[3])
+}
+
+#[test]
+fn daemon_e2e_require_refuses_plain_host() {
+    netns_gate!("daemon_e2e_require_refuses_plain_host", TOOLS);
+    let client = Netns::new().unwrap();
+    let server = Netns::new().unwrap();
+    let veth = Veth::new(&client, &server).unwrap();
+    let dir = TempDir::new().unwrap();
+    let ctl = sock(&dir, "client.sock");
+    let mut d = start(&client, &ctl, &["--require", &subnet(&veth)]);
+    let r = http_transfer(
+        &server,
+        &client,
+        veth.addr_b().get(false),
+        64 << 10,
+        3,
+        Duration::from_secs(20),
+    );
+    assert!(
+        r.is_err(),
+        "transfer to a plain host succeeded despite --require"
+    );
+    stop(&mut d);
+    mark_ran("daemon_e2e_require_refuses_plain_host").unwrap();
+}
+
+#[test]
+fn daemon_e2e_encrypted_http_ipv6() {
+    netns_gate!("daemon_e2e_encrypted_http_ipv6", TOOLS);
+    let client = Netns::new().unwrap();
+    let server = Netns::new().unwrap();
+    let veth = Veth::new(&client, &server).unwrap();
+    let dir = TempDir::new().unwrap();
+    let (cctl, sctl) = (sock(&dir, "client.sock"), sock(&dir, "server.sock"));
+    let port = HTTP_PORT.to_string();
+    let mut sd = start(&server, &sctl, &["--front", &port]);
+    let mut cd = start(&client, &cctl, &["--route", &subnet6(&veth)]);
+    wildcard_transfer(&server, &client, veth.addr_b().get(true), 1 << 20, 11);
+    stop(&mut cd);
+    stop(&mut sd);
+    mark_ran("daemon_e2e_encrypted_http_ipv6").unwrap();
 }
