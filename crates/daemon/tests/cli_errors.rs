@@ -121,3 +121,37 @@ fn cli_usage_errors_exit_2_and_unreachable_daemon_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(error_line(&out).contains("/nonexistent/control.sock"));
 }
+
+#[test]
+fn unprivileged_start_exits_1_saying_so() {
+    // Needs root to drop to another user, and util-linux's setpriv; otherwise nothing to do.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIP unprivileged_start_exits_1_saying_so: needs root and setpriv");
+        return;
+    }
+    let out = Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_tcpcryptd"))
+        .args(["--control", "/nonexistent/tcpcryptd-test.sock"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&out.stderr).starts_with("setpriv:") {
+        // The unprivileged user cannot reach the binary (e.g. a checkout under /root).
+        eprintln!("SKIP unprivileged_start_exits_1_saying_so: binary not executable as nobody");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
+    assert!(error_line(&out).contains("CAP_NET_ADMIN"));
+}
