@@ -47,6 +47,8 @@
 pub mod config;
 pub mod eno_hook;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod icmp;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -75,3 +75,14 @@ proptest! {
         let _ = d.recv_all();
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The body of the `stack_packets` fuzz target: mutated real packets and raw bytes into a
+    /// stack with a live ENO connection, with time advancing.
+    #[test]
+    fn fuzz_entry_point(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        stack::fuzz::fuzz_packets(&data);
+    }
+}
