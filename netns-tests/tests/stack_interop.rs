@@ -153,6 +153,46 @@ fn kpeer(ns: &Netns, script: &str, args: &[String]) -> Child {
     ns.spawn("python3", &a).unwrap()
 }
 
+/// Whether process `pid` has exited (is a zombie or gone).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// Waits for the `RESULT` line of both children (stack_peer, kernel peer), failing at once
+/// when one of them exits without printing it, and at `deadline` otherwise.
+fn wait_results(children: [&Child; 2], deadline: Instant) -> [String; 2] {
+    const WHO: [&str; 2] = ["stack_peer", "kernel peer"];
+    let mut got: [Option<String>; 2] = [None, None];
+    let mut gone = [0u32; 2];
+    while got.iter().any(Option::is_none) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for RESULT lines: got {got:?}"
+        );
+        for (i, child) in children.iter().enumerate() {
+            if got[i].is_some() {
+                continue;
+            }
+            match child.read_line(Duration::from_millis(100)) {
+                Ok(line) if line.starts_with("RESULT") => got[i] = Some(line),
+                Ok(line) => println!("{}: {line}", WHO[i]),
+                Err(_) if exited(child.id()) => {
+                    gone[i] += 1;
+                    assert!(gone[i] < 3, "{} exited without a RESULT line", WHO[i]);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    got.map(Option::unwrap_or_default)
+}
+
 fn interop(name: &str, case: Case) {
     let Case {
         v6,
@@ -217,7 +257,7 @@ fn interop(name: &str, case: Case) {
                     "-6",
                     "route",
                     "add",
-                    &format!("fd03:0:0:{n}::/64"),
+                    &format!("fd03:0:0:{n:x}::/64"),
                     "via",
                     &via.v6.to_string(),
                 ])
@@ -237,7 +277,7 @@ fn interop(name: &str, case: Case) {
         "--kernel-addr",
         &format!("10.203.{n}.1/24"),
         "--kernel-addr",
-        &format!("fd03:0:0:{n}::1/64"),
+        &format!("fd03:0:0:{n:x}::1/64"),
         "--send-bytes",
         &len.to_string(),
         "--expect-bytes",
@@ -294,14 +334,13 @@ fn interop(name: &str, case: Case) {
         );
         (s, k)
     };
-    let mut stack_child = stack_child;
-    let mut kernel_child = kernel_child;
-    let left = |start: Instant| max.saturating_sub(start.elapsed()) + Duration::from_secs(5);
-    let sres = parse_result(&stack_child.wait_line("RESULT", left(start)).unwrap());
-    let kres = parse_result(&kernel_child.wait_line("RESULT", left(start)).unwrap());
+    let deadline = start + max + Duration::from_secs(10);
+    let [sres, kres] = wait_results([&stack_child, &kernel_child], deadline);
+    let (sres, kres) = (parse_result(&sres), parse_result(&kres));
     let stats = stack_child
         .wait_line("STATS", Duration::from_secs(5))
         .unwrap();
+    let (mut stack_child, mut kernel_child) = (stack_child, kernel_child);
     let wall = start.elapsed();
     assert!(stack_child
         .wait_exit(Duration::from_secs(10))
@@ -365,7 +404,7 @@ fn nft_case(name: &str, v6: bool, stack_client: bool, len: u64) {
             stack_client,
             path: Path::NftLoss,
             len,
-            max: Duration::from_secs(600),
+            max: Duration::from_secs(300),
         },
     );
     mark_ran(name).unwrap();
@@ -385,7 +424,7 @@ fn emu_case(name: &str, v6: bool, stack_client: bool, len: u64) {
             stack_client,
             path: Path::Emu(imp),
             len,
-            max: Duration::from_secs(600),
+            max: Duration::from_secs(300),
         },
     );
     mark_ran(name).unwrap();
@@ -417,7 +456,7 @@ fn stack_client_kernel_server_nft_loss1pct_ipv6() {
         "stack_client_kernel_server_nft_loss1pct_ipv6",
         true,
         true,
-        10 * MIB,
+        100 * MIB,
     );
 }
 
@@ -427,7 +466,7 @@ fn stack_server_kernel_client_nft_loss1pct_ipv6() {
         "stack_server_kernel_client_nft_loss1pct_ipv6",
         true,
         false,
-        10 * MIB,
+        100 * MIB,
     );
 }
 
@@ -457,7 +496,7 @@ fn stack_client_kernel_server_linkemu_delay10ms_ipv6() {
         "stack_client_kernel_server_linkemu_delay10ms_ipv6",
         true,
         true,
-        10 * MIB,
+        100 * MIB,
     );
 }
 
@@ -467,6 +506,6 @@ fn stack_server_kernel_client_linkemu_delay10ms_ipv6() {
         "stack_server_kernel_client_linkemu_delay10ms_ipv6",
         true,
         false,
-        10 * MIB,
+        100 * MIB,
     );
 }
