@@ -70,9 +70,10 @@ while True:
         break
     h.update(b)
     got += len(b)
+eof_ms = int((time.monotonic() - t0) * 1000)
 th.join()
 ms = int((time.monotonic() - t0) * 1000)
-print('RESULT sent_sha256=%s recv_sha256=%s sent=%d recv=%d ms=%d' % (res['sent'], h.hexdigest(), nsend, got, ms), flush=True)
+print('RESULT sent_sha256=%s recv_sha256=%s sent=%d recv=%d ms=%d eof_ms=%d' % (res['sent'], h.hexdigest(), nsend, got, ms, eof_ms), flush=True)
 s.close()
 "#;
 
@@ -84,6 +85,7 @@ struct PeerResult {
     sent: u64,
     recv: u64,
     ms: u64,
+    eof_ms: u64,
 }
 
 fn parse_result(line: &str) -> PeerResult {
@@ -93,6 +95,7 @@ fn parse_result(line: &str) -> PeerResult {
         sent: u64::MAX,
         recv: u64::MAX,
         ms: 0,
+        eof_ms: 0,
     };
     for kv in line.strip_prefix("RESULT").expect(line).split_whitespace() {
         let (k, v) = kv.split_once('=').expect(line);
@@ -102,6 +105,7 @@ fn parse_result(line: &str) -> PeerResult {
             "sent" => r.sent = v.parse().unwrap(),
             "recv" => r.recv = v.parse().unwrap(),
             "ms" => r.ms = v.parse().unwrap(),
+            "eof_ms" => r.eof_ms = v.parse().unwrap(),
             _ => {}
         }
     }
@@ -366,12 +370,17 @@ fn interop(name: &str, case: Case) {
     );
 
     let mbit = |ms: u64| (len as f64 * 8.0 / 1e6) / (ms.max(1) as f64 / 1000.0);
+    // Per direction: a receiver's eof_ms is when the last byte and FIN of that direction
+    // arrived (both clocks start at the handshake, give or take a round trip).
     println!(
-        "{name}: {} MiB each way in {wall:?} (engine {} ms = {:.1} Mbit/s each way, kernel {} ms); {stats}",
+        "{name}: {} MiB each way, wall {wall:?}; engine->kernel {} ms ({:.1} Mbit/s), \
+         kernel->engine {} ms ({:.1} Mbit/s), both done {} ms; {stats}",
         len / MIB,
+        kres.eof_ms,
+        mbit(kres.eof_ms),
+        sres.eof_ms,
+        mbit(sres.eof_ms),
         sres.ms,
-        mbit(sres.ms),
-        kres.ms
     );
     match path {
         Path::NftLoss => {
@@ -387,6 +396,9 @@ fn interop(name: &str, case: Case) {
             assert!(st.rx > 2 * len / 1500, "{st:?}");
             if imp.loss_pct > 0.0 {
                 assert!(st.lost > 0, "{st:?}");
+            }
+            if imp.reorder_pct > 0.0 && imp.dup_pct > 0.0 {
+                assert!(st.reordered > 0 && st.duplicated > 0, "{st:?}");
             }
             // Handshake plus the transfer took at least one emulated round trip.
             assert!(wall >= Duration::from_millis(2 * imp.delay_ms), "{wall:?}");
@@ -411,12 +423,16 @@ fn nft_case(name: &str, v6: bool, stack_client: bool, len: u64) {
 }
 
 fn emu_case(name: &str, v6: bool, stack_client: bool, len: u64) {
-    netns_gate!(name, &["python3", "sysctl"]);
     let imp = Impairments {
         delay_ms: 10,
         seed: 5,
         ..Impairments::default()
     };
+    emu_case_with(name, v6, stack_client, len, imp);
+}
+
+fn emu_case_with(name: &str, v6: bool, stack_client: bool, len: u64, imp: Impairments) {
+    netns_gate!(name, &["python3", "sysctl"]);
     interop(
         name,
         Case {
@@ -428,6 +444,19 @@ fn emu_case(name: &str, v6: bool, stack_client: bool, len: u64) {
         },
     );
     mark_ran(name).unwrap();
+}
+
+/// 10 ms +/- 2 ms delay, 1 % loss, 1 % reordering, 1 % duplication, MTU 1400.
+fn impaired() -> Impairments {
+    Impairments {
+        delay_ms: 10,
+        jitter_ms: 2,
+        loss_pct: 1.0,
+        reorder_pct: 1.0,
+        dup_pct: 1.0,
+        seed: 9,
+        mtu: 1400,
+    }
 }
 
 #[test]
@@ -507,5 +536,27 @@ fn stack_server_kernel_client_linkemu_delay10ms_ipv6() {
         true,
         false,
         100 * MIB,
+    );
+}
+
+#[test]
+fn stack_client_kernel_server_linkemu_impaired_ipv4() {
+    emu_case_with(
+        "stack_client_kernel_server_linkemu_impaired_ipv4",
+        false,
+        true,
+        10 * MIB,
+        impaired(),
+    );
+}
+
+#[test]
+fn stack_server_kernel_client_linkemu_impaired_ipv6() {
+    emu_case_with(
+        "stack_server_kernel_client_linkemu_impaired_ipv6",
+        true,
+        false,
+        10 * MIB,
+        impaired(),
     );
 }

@@ -11,7 +11,8 @@
 //!
 //! The transfer is full duplex: `--send-bytes N` pseudo-random bytes (ChaCha8 from `--seed`)
 //! go out, followed by FIN; everything received is hashed until the peer's FIN. The last
-//! line is `RESULT sent_sha256=.. recv_sha256=.. sent=.. recv=.. ms=..` followed by a
+//! line is `RESULT sent_sha256=.. recv_sha256=.. sent=.. recv=.. ms=.. eof_ms=..` (ms: from
+//! the handshake to both directions done; eof_ms: to the peer's FIN) followed by a
 //! `STATS` line with the engine's counters. The exit code is 0 only if the connection
 //! closed cleanly and `--expect-bytes` (if given) matched. `--max-runtime-s` bounds the run.
 
@@ -205,6 +206,8 @@ struct Transfer {
     recv_hash: Sha256,
     fin_sent: bool,
     eof: bool,
+    /// When the peer's FIN arrived (all of its data received).
+    eof_at: Option<Instant>,
 }
 
 impl Transfer {
@@ -220,6 +223,7 @@ impl Transfer {
             recv_hash: Sha256::new(),
             fin_sent: false,
             eof: false,
+            eof_at: None,
         }
     }
 
@@ -262,7 +266,10 @@ impl Transfer {
     ) -> Result<(), PeerError> {
         while !self.eof {
             match stack.recv(now, id, buf) {
-                Ok(0) => self.eof = true,
+                Ok(0) => {
+                    self.eof = true;
+                    self.eof_at = Some(Instant::now());
+                }
                 Ok(n) => {
                     if let Some(data) = buf.get(..n) {
                         self.recv_hash.update(data);
@@ -330,7 +337,7 @@ impl Io {
     }
 }
 
-fn run(cfg: &Config) -> Result<(Transfer, Duration, stack::Stats), PeerError> {
+fn run(cfg: &Config) -> Result<(Transfer, [Duration; 2], stack::Stats), PeerError> {
     let dev = open_tun(cfg)?;
     let mut poll = Poll::new().map_err(io_err("create poll"))?;
     let fd = dev.as_raw_fd();
@@ -446,11 +453,12 @@ fn run(cfg: &Config) -> Result<(Transfer, Duration, stack::Stats), PeerError> {
             Err(e) => return Err(io_err("poll")(e)),
         }
     }
-    let elapsed = match (started, finished) {
-        (Some(s), Some(f)) => f.duration_since(s),
+    let since_start = |t: Option<Instant>| match (started, t) {
+        (Some(s), Some(t)) => t.duration_since(s),
         _ => Duration::ZERO,
     };
-    Ok((xfer, elapsed, *stack.stats()))
+    let times = [since_start(finished), since_start(xfer.eof_at)];
+    Ok((xfer, times, *stack.stats()))
 }
 
 fn main() -> ExitCode {
@@ -463,19 +471,20 @@ fn main() -> ExitCode {
         }
     };
     match run(&cfg) {
-        Ok((xfer, elapsed, st)) => {
+        Ok((xfer, [elapsed, eof], st)) => {
             println!(
-                "RESULT sent_sha256={} recv_sha256={} sent={} recv={} ms={}",
+                "RESULT sent_sha256={} recv_sha256={} sent={} recv={} ms={} eof_ms={}",
                 hex::encode(xfer.sent_hash.finalize()),
                 hex::encode(xfer.recv_hash.finalize()),
                 xfer.sent,
                 xfer.recv,
-                elapsed.as_millis()
+                elapsed.as_millis(),
+                eof.as_millis()
             );
             println!(
                 "STATS packets_in={} packets_out={} retransmits={} rto_expiries={} \
                  fast_retransmits={} out_of_window={} ooo_dropped={} bad_checksum={} \
-                 not_ours={} unknown_protocol={}",
+                 not_ours={} unknown_protocol={} icmp_pmtu={} challenge_acks={} rst_sent={}",
                 st.packets_in,
                 st.packets_out,
                 st.retransmits,
@@ -485,7 +494,10 @@ fn main() -> ExitCode {
                 st.ooo_dropped,
                 st.bad_checksum,
                 st.not_ours,
-                st.unknown_protocol
+                st.unknown_protocol,
+                st.icmp_pmtu,
+                st.challenge_acks,
+                st.rst_sent
             );
             if cfg.expect_bytes.is_some_and(|e| e != xfer.recv) {
                 eprintln!("stack_peer: expected {:?} bytes", cfg.expect_bytes);
