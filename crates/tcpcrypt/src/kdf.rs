@@ -4,8 +4,9 @@
 //! `info = CONST` (the one-byte constant, possibly followed by a session nonce), so the
 //! HKDF counter byte comes after everything in `CONST`.
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::consts::{
@@ -39,21 +40,19 @@ impl core::fmt::Debug for Secret {
     }
 }
 
+/// HMAC-SHA256 keyed with `key` of any length (RFC 2104 §2: a key longer than the 64-byte
+/// block is hashed first; a shorter one is padded with zeros, which is what the fixed-size
+/// constructor needs, so no fallible call is left).
 fn hmac(key: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    match <HmacSha256 as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable_hmac(),
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
     }
-}
-
-#[cold]
-fn unreachable_hmac() -> ! {
-    // `Hmac::new_from_slice` only fails for fixed-key-length MACs, which HMAC is not.
-    #[allow(clippy::panic)]
-    {
-        panic!("HMAC-SHA256 rejected a key")
-    }
+    let mac = <HmacSha256 as KeyInit>::new(&block.into());
+    block.zeroize();
+    mac
 }
 
 /// HKDF-Extract(salt, IKM) with IKM given as the concatenation of `ikm` parts (RFC 5869 §2.2).
