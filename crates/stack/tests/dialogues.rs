@@ -930,3 +930,49 @@ fn rfc9293_zero_receive_window_answers_probes_and_reopens() {
     let a = d.recv_one();
     assert_eq!((a.ack, a.window), (rseq.wrapping_add(4000), 2100));
 }
+
+#[test]
+fn rfc7323_paws_lets_disordered_duplicate_acks_through() {
+    // Duplicate ACKs that overtook each other (older TSval than TS.Recent) still count
+    // toward fast retransmit, and TS.Recent does not move backwards.
+    let mut cfg = config();
+    cfg.conn.nagle = false;
+    let mut d = listening(cfg, false);
+    let ts = |v| Opts {
+        ts: Some((v, 0)),
+        ..Opts::default()
+    };
+    let o = Opts {
+        ts: Some((1000, 0)),
+        ..syn_opts()
+    };
+    d.send(SYN, PEER_ISN, 0, 65535, &o, &[]);
+    let sa = d.recv_one();
+    let iss1 = sa.seq.wrapping_add(1);
+    let rseq = PEER_ISN.wrapping_add(1);
+    d.send(ACK, rseq, iss1, 60000, &ts(1001), &[]);
+    let id = d
+        .events
+        .iter()
+        .find(|(_, e)| *e == Event::Established)
+        .unwrap()
+        .0;
+    let now = d.now;
+    d.stack.send(now, id, &vec![7u8; 1400 * 4]);
+    let segs = d.recv_all();
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    // No SACK blocks, so only the count of duplicate ACKs can start recovery. The third
+    // duplicate arrives first, then the first two (older TSvals).
+    d.send(ACK, rseq, iss1, 60000, &ts(1010), &[]);
+    d.send(ACK, rseq, iss1, 60000, &ts(1005), &[]);
+    d.send(ACK, rseq, iss1, 60000, &ts(1006), &[]);
+    let rtx = d.recv_all();
+    assert!(
+        !rtx.is_empty(),
+        "fast retransmit expected: {:?}",
+        d.stack.stats()
+    );
+    assert_eq!(rtx[0].seq, iss1, "hole retransmitted first");
+    assert_eq!(rtx[0].ts.map(|t| t.1), Some(1010), "TS.Recent kept");
+    assert_eq!(d.stack.stats().fast_retransmits, 1);
+}

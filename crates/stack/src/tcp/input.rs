@@ -154,10 +154,10 @@ impl Conn {
             }
             return;
         }
-        // PAWS (RFC 7323 §5.3).
+        // PAWS (RFC 7323 §5.3), except for a disordered duplicate ACK (below).
         if !seg.rst {
             if let Some((tsval, _)) = seg.opts.timestamp {
-                if self.ts.paws_rejects(tsval) {
+                if self.ts.paws_rejects(tsval) && !self.is_disordered_dupack(seg, tsval) {
                     ctx.stats.out_of_window += 1;
                     self.ack_now = true;
                     return;
@@ -268,7 +268,8 @@ impl Conn {
         // RFC 7323 §4.3: TS.Recent from segments covering Last.ACK.sent.
         if self.ts.enabled {
             if let Some((tsval, _)) = seg.opts.timestamp {
-                if seq::le(seg.seq, self.rcv.nxt) {
+                // Never backwards: a disordered duplicate ACK passed PAWS with an older TSval.
+                if seq::le(seg.seq, self.rcv.nxt) && !self.ts.paws_rejects(tsval) {
                     self.ts.recent = tsval;
                 }
             }
@@ -368,6 +369,23 @@ impl Conn {
             self.state = State::SynReceived;
             self.snd.nxt = self.snd.iss;
         }
+    }
+
+    /// A pure duplicate ACK that was overtaken by a later segment: it fails PAWS only because
+    /// of reordering, cannot carry old data, and its SACK blocks are what loss recovery
+    /// needs, so it is processed instead of dropped and answered (Linux does the same in
+    /// `tcp_disordered_ack`): no payload, SYN or FIN; SEG.SEQ = RCV.NXT; SEG.ACK = SND.UNA;
+    /// the window unchanged; and TSval behind TS.Recent by less than one RTO.
+    fn is_disordered_dupack(&self, seg: &Segment<'_>, tsval: u32) -> bool {
+        let behind_ms = u64::from(self.ts.recent.wrapping_sub(tsval));
+        seg.ack
+            && !seg.syn
+            && !seg.fin
+            && seg.payload.is_empty()
+            && seg.seq == self.rcv.nxt
+            && seg.ack_number == self.snd.una
+            && (u32::from(seg.window) << self.snd.shift) == self.snd.wnd
+            && behind_ms <= self.rtt.rto().total_millis()
     }
 
     fn process_ack(&mut self, now: Instant, seg: &Segment<'_>, ctx: &mut Ctx<'_>) {

@@ -194,11 +194,15 @@ impl Conn {
         // Choose what to send: (start, length, retransmission in recovery).
         let (start, len, recovery_rtx) = if self.rec.recover.is_some() {
             let pipe = self.pipe();
-            if pipe >= cwnd {
+            let una = self.snd.una;
+            // The first retransmission of a recovery (RFC 5681 §3.2 step 4, RFC 6675 §5
+            // step 4) and NewReno's partial-ACK retransmission (RFC 6582 §3.2 step 4) go out
+            // whatever the pipe: the reduced window may be below the data in flight.
+            let first_rtx = self.rec.rtx_una && self.scoreboard.covering_end(una).is_none();
+            if pipe >= cwnd && !first_rtx {
                 return None;
             }
-            let una = self.snd.una;
-            let hole = if self.rec.rtx_una && self.scoreboard.covering_end(una).is_none() {
+            let hole = if first_rtx {
                 self.rec.rtx_una = false;
                 Some((una, seq::add(una, seq::len32(max_payload))))
             } else if self.sack_ok {
@@ -216,7 +220,7 @@ impl Conn {
                 }
                 _ => {
                     let start = self.snd.max;
-                    let usable = seq::dist(wnd_edge, start).min(cwnd - pipe) as usize;
+                    let usable = seq::dist(wnd_edge, start).min(cwnd.saturating_sub(pipe)) as usize;
                     let avail = seq::dist(data_end, start) as usize;
                     (start, avail.min(max_payload).min(usable), false)
                 }
