@@ -41,6 +41,18 @@ pub enum Decoded<T> {
 }
 
 impl<T> Decoded<T> {
+    /// The message, or [`DecodeError::Truncated`] when the `have` bytes given were only a
+    /// prefix of it.
+    fn require_complete(self, have: usize) -> Result<T, DecodeError> {
+        match self {
+            Decoded::Complete(m) => Ok(m),
+            Decoded::Incomplete { needed } => Err(DecodeError::Truncated {
+                offset: have,
+                needed,
+            }),
+        }
+    }
+
     /// The message, if complete.
     pub fn complete(self) -> Option<T> {
         match self {
@@ -157,13 +169,7 @@ impl<'a> Init1<'a> {
 
     /// Like [`Init1::decode`] for a buffer that must hold the whole message.
     pub fn decode_complete(buf: &'a [u8], tep: Tep) -> Result<Init1<'a>, DecodeError> {
-        match Init1::decode(buf, tep)? {
-            Decoded::Complete(m) => Ok(m),
-            Decoded::Incomplete { needed } => Err(DecodeError::Truncated {
-                offset: buf.len(),
-                needed,
-            }),
-        }
+        Init1::decode(buf, tep)?.require_complete(buf.len())
     }
 
     /// The whole message as transmitted: all `message_len` bytes, trailing bytes included.
@@ -262,13 +268,7 @@ impl<'a> Init2<'a> {
 
     /// Like [`Init2::decode`] for a buffer that must hold the whole message.
     pub fn decode_complete(buf: &'a [u8], tep: Tep) -> Result<Init2<'a>, DecodeError> {
-        match Init2::decode(buf, tep)? {
-            Decoded::Complete(m) => Ok(m),
-            Decoded::Incomplete { needed } => Err(DecodeError::Truncated {
-                offset: buf.len(),
-                needed,
-            }),
-        }
+        Init2::decode(buf, tep)?.require_complete(buf.len())
     }
 
     /// The whole message as transmitted: all `message_len` bytes, trailing bytes included.
