@@ -6,13 +6,17 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tcpcrypt::provider::{ring as ring_provider, rustcrypto};
+use tcpcrypt::provider::{native, ring as ring_provider, rustcrypto};
 use tcpcrypt::{kdf, Cipher, CryptoProvider, Tep};
 
 const SIZES: [usize; 2] = [1400, 16 * 1024];
 
-fn providers() -> [&'static dyn CryptoProvider; 2] {
-    [&ring_provider::PROVIDER, &rustcrypto::PROVIDER]
+fn providers() -> [&'static dyn CryptoProvider; 3] {
+    [
+        &native::PROVIDER,
+        &ring_provider::PROVIDER,
+        &rustcrypto::PROVIDER,
+    ]
 }
 
 fn cipher_name(c: Cipher) -> &'static str {
@@ -127,8 +131,14 @@ fn handshake(c: &mut Criterion) {
             (x, y)
         })
     });
+    // The portable backend the default replaced (docs/DEPENDENCIES.md), through the same API.
+    let mut rng = ChaCha20Rng::seed_from_u64(0x7c9);
+    g.bench_function("fresh-rustcrypto/x25519", |b| {
+        b.iter(|| fresh_handshake(&rustcrypto::PROVIDER, Tep::X25519, &mut rng))
+    });
     let mut rng = ChaCha20Rng::seed_from_u64(0x7c9);
     g.bench_function("x25519-dalek-kx-only", |b| {
+        let p = &rustcrypto::PROVIDER;
         b.iter(|| {
             let a = p.kx_generate(Tep::X25519, &mut rng).unwrap();
             let bk = p.kx_generate(Tep::X25519, &mut rng).unwrap();

@@ -1,4 +1,4 @@
-//! Cross-checks on random inputs (proptest): both providers and OpenSSL must compute the same
+//! Cross-checks on random inputs (proptest): every provider and OpenSSL must compute the same
 //! AEAD ciphertext and tag (RFC 8548 §6) and the same ES for every TEP (RFC 8548 §5). *ring*'s
 //! own X25519 and P-256 (not used by the ring provider, see `provider::ring`) are a fourth
 //! and fifth implementation here.
@@ -11,11 +11,15 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey};
 use openssl::symm;
 use proptest::prelude::*;
-use tcpcrypt::provider::{ring as ring_provider, rustcrypto};
+use tcpcrypt::provider::{native, ring as ring_provider, rustcrypto};
 use tcpcrypt::{Cipher, CryptoProvider, Tep};
 
-fn providers() -> [&'static dyn CryptoProvider; 2] {
-    [&rustcrypto::PROVIDER, &ring_provider::PROVIDER]
+fn providers() -> [&'static dyn CryptoProvider; 3] {
+    [
+        &rustcrypto::PROVIDER,
+        &ring_provider::PROVIDER,
+        &native::PROVIDER,
+    ]
 }
 
 fn ossl_cipher(c: Cipher) -> symm::Cipher {
@@ -287,11 +291,15 @@ proptest! {
 fn generated_keys_interoperate_across_providers() {
     use rand_chacha::rand_core::SeedableRng;
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-    let [x, y] = providers();
-    for tep in Tep::ALL {
-        let a = x.kx_generate(tep, &mut rng).unwrap();
-        let b = y.kx_generate(tep, &mut rng).unwrap();
-        let (pa, pb) = (a.public_key(), b.public_key());
-        assert_eq!(*a.agree(&pb).unwrap(), *b.agree(&pa).unwrap(), "{tep:?}");
+    for x in providers() {
+        for y in providers() {
+            for tep in Tep::ALL {
+                let a = x.kx_generate(tep, &mut rng).unwrap();
+                let b = y.kx_generate(tep, &mut rng).unwrap();
+                let (pa, pb) = (a.public_key(), b.public_key());
+                let (ea, eb) = (a.agree(&pb).unwrap(), b.agree(&pa).unwrap());
+                assert_eq!(*ea, *eb, "{tep:?} {} {}", x.name(), y.name());
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 use tcpcrypt::consts::{INIT1_MAGIC, INIT2_MAGIC};
 use tcpcrypt::frame::{FRAME_OVERHEAD, MAX_FRAME_DATA};
 use tcpcrypt::kdf::{mk0, next_mk, prk, session_id, traffic_keys};
-use tcpcrypt::provider::ring::PROVIDER as RING;
+use tcpcrypt::provider::native::PROVIDER as NATIVE;
 use tcpcrypt::resume::{parse_suboption, TcpcryptSuboption};
 use tcpcrypt::{
     Cipher, Config, CryptoProvider, DecodeError, Error, FrameKey, KeyError, ProtocolError, Role,
@@ -32,8 +32,8 @@ fn session(role: Role, ciphers: &[Cipher]) -> Session {
         Role::A => (A_PRIV, N_A),
         Role::B => (B_PRIV, N_B),
     };
-    let kx = RING.kx_from_private(Tep::X25519, &k).unwrap();
-    Session::fresh_with_keys(role, 0x23, TRANSCRIPT, cfg(ciphers), &RING, kx, n).unwrap()
+    let kx = NATIVE.kx_from_private(Tep::X25519, &k).unwrap();
+    Session::fresh_with_keys(role, 0x23, TRANSCRIPT, cfg(ciphers), &NATIVE, kx, n).unwrap()
 }
 
 fn drain(s: &mut Session) -> Vec<u8> {
@@ -49,11 +49,12 @@ fn drain(s: &mut Session) -> Vec<u8> {
 }
 
 fn es() -> Vec<u8> {
-    let b_pub = RING
+    let b_pub = NATIVE
         .kx_from_private(Tep::X25519, &B_PRIV)
         .unwrap()
         .public_key();
-    RING.kx_from_private(Tep::X25519, &A_PRIV)
+    NATIVE
+        .kx_from_private(Tep::X25519, &A_PRIV)
         .unwrap()
         .agree(&b_pub)
         .unwrap()
@@ -104,8 +105,12 @@ fn rfc8548_4_2_frame_offset_counts_init_bytes_and_rekey_uses_new_generation() {
     let (mut a, mut b, init1, init2) = pair();
     let ss0 = prk(&N_A, TRANSCRIPT, &init1, &init2, &es());
     let mk = mk0(&ss0, &[]);
-    let k0 = FrameKey::new(&RING, &traffic_keys(&mk, Cipher::Aes128Gcm).k_ab).unwrap();
-    let k1 = FrameKey::new(&RING, &traffic_keys(&next_mk(&mk), Cipher::Aes128Gcm).k_ab).unwrap();
+    let k0 = FrameKey::new(&NATIVE, &traffic_keys(&mk, Cipher::Aes128Gcm).k_ab).unwrap();
+    let k1 = FrameKey::new(
+        &NATIVE,
+        &traffic_keys(&next_mk(&mk), Cipher::Aes128Gcm).k_ab,
+    )
+    .unwrap();
     a.write(b"first").unwrap();
     let f1 = drain(&mut a);
     assert_eq!(
@@ -134,7 +139,11 @@ fn rfc8548_4_2_frame_offset_counts_init_bytes_and_rekey_uses_new_generation() {
     // B's answer: one empty rekey frame under k_ba[1], at B's offset len(Init2).
     let ans = drain(&mut b);
     assert_eq!(ans.len(), FRAME_OVERHEAD);
-    let kb1 = FrameKey::new(&RING, &traffic_keys(&next_mk(&mk), Cipher::Aes128Gcm).k_ba).unwrap();
+    let kb1 = FrameKey::new(
+        &NATIVE,
+        &traffic_keys(&next_mk(&mk), Cipher::Aes128Gcm).k_ba,
+    )
+    .unwrap();
     let mut ans = ans;
     let o = kb1.open_in_place(init2.len() as u64, &mut ans).unwrap();
     assert!(o.rekey && o.data.is_empty() && !o.fin);
@@ -292,15 +301,29 @@ fn rfc8548_5_x25519_all_zero_shared_secret_aborts() {
 #[test]
 fn rfc8548_5_x448_all_zero_shared_secret_aborts() {
     let t = [0x45, 0x03, 0x24, 0x45, 0x04, 0x01, 0x24];
-    let kx = RING.kx_from_private(Tep::X448, &[0x55; 56]).unwrap();
-    let mut a =
-        Session::fresh_with_keys(Role::A, 0x24, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_A)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::X448, &[0x55; 56]).unwrap();
+    let mut a = Session::fresh_with_keys(
+        Role::A,
+        0x24,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_A,
+    )
+    .unwrap();
     let mut init1 = drain(&mut a);
-    let kx = RING.kx_from_private(Tep::X448, &[0x66; 56]).unwrap();
-    let mut b =
-        Session::fresh_with_keys(Role::B, 0x24, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_B)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::X448, &[0x66; 56]).unwrap();
+    let mut b = Session::fresh_with_keys(
+        Role::B,
+        0x24,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_B,
+    )
+    .unwrap();
     let n = init1.len();
     init1[n - 56..].fill(0);
     assert_eq!(
@@ -313,15 +336,29 @@ fn rfc8548_5_x448_all_zero_shared_secret_aborts() {
 #[test]
 fn rfc8548_5_invalid_nist_public_key_aborts() {
     let t = [0x45, 0x03, 0x21, 0x45, 0x04, 0x01, 0x21];
-    let kx = RING.kx_from_private(Tep::P256, &[0x33; 32]).unwrap();
-    let mut a =
-        Session::fresh_with_keys(Role::A, 0x21, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_A)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::P256, &[0x33; 32]).unwrap();
+    let mut a = Session::fresh_with_keys(
+        Role::A,
+        0x21,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_A,
+    )
+    .unwrap();
     let init1 = drain(&mut a);
-    let kx = RING.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b =
-        Session::fresh_with_keys(Role::B, 0x21, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_B)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
+    let mut b = Session::fresh_with_keys(
+        Role::B,
+        0x21,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_B,
+    )
+    .unwrap();
     let mut bad = init1.clone();
     let n = bad.len();
     // x = 2^256 - 1 is not a field element: not a valid compressed point.
@@ -329,18 +366,32 @@ fn rfc8548_5_invalid_nist_public_key_aborts() {
     bad[n - 32..].fill(0xff);
     assert!(matches!(b.handle_stream(&bad), Err(Error::Key(_))));
     // Uncompressed-form marker in a 33-byte body is refused too.
-    let kx = RING.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b =
-        Session::fresh_with_keys(Role::B, 0x21, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_B)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
+    let mut b = Session::fresh_with_keys(
+        Role::B,
+        0x21,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_B,
+    )
+    .unwrap();
     let mut bad = init1.clone();
     bad[n - 33] = 0x04;
     assert!(matches!(b.handle_stream(&bad), Err(Error::Key(_))));
     // A wrong 2-byte length prefix is a decode error.
-    let kx = RING.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b =
-        Session::fresh_with_keys(Role::B, 0x21, &t, cfg(&[Cipher::Aes128Gcm]), &RING, kx, N_B)
-            .unwrap();
+    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
+    let mut b = Session::fresh_with_keys(
+        Role::B,
+        0x21,
+        &t,
+        cfg(&[Cipher::Aes128Gcm]),
+        &NATIVE,
+        kx,
+        N_B,
+    )
+    .unwrap();
     let mut bad = init1;
     bad[n - 34] = 65;
     assert!(matches!(
@@ -396,7 +447,7 @@ fn rfc8548_3_7_frame_after_finp_aborts() {
 #[test]
 fn rfc8548_4_2_reserved_cres_and_fres_bits_are_ignored() {
     let (a, mut b, init1, _) = pair();
-    let k = FrameKey::new(&RING, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
+    let k = FrameKey::new(&NATIVE, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
     // control 0xfe (all cres bits, no rekey), flags 0xfc (all fres bits, no FINp/URGp).
     let mut f = vec![0xfe, 0x00, 19, 0xfc, b'o', b'k'];
     f.extend_from_slice(&[0; 16]);
@@ -412,7 +463,7 @@ fn rfc8548_4_2_reserved_cres_and_fres_bits_are_ignored() {
 #[test]
 fn rfc8548_3_7_urgent_data_is_delivered_inline_and_parsed_strictly() {
     let (a, mut b, init1, _) = pair();
-    let k = FrameKey::new(&RING, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
+    let k = FrameKey::new(&NATIVE, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
     let mut f = vec![0x00, 0x00, 21, 0x02, 0x00, 0x01, b'u', b'v'];
     f.extend_from_slice(&[0; 16]);
     k.seal_in_place(init1.len() as u64, &mut f).unwrap();

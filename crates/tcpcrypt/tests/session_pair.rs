@@ -5,7 +5,7 @@
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcpcrypt::frame::FRAME_OVERHEAD;
-use tcpcrypt::provider::{ring, rustcrypto};
+use tcpcrypt::provider::{native, ring, rustcrypto};
 use tcpcrypt::{
     Cipher, Config, CryptoProvider, Error, ProtocolError, Role, Session, SessionState, Tep,
 };
@@ -96,7 +96,8 @@ fn established_pair(tep: Tep, cipher: Cipher, seed: u64) -> (Session, Session, C
 
 #[test]
 fn every_tep_and_aead_handshakes_and_carries_data_both_ways_across_providers() {
-    let provs: [&'static dyn CryptoProvider; 2] = [&rustcrypto::PROVIDER, &ring::PROVIDER];
+    let provs: [&'static dyn CryptoProvider; 3] =
+        [&rustcrypto::PROVIDER, &ring::PROVIDER, &native::PROVIDER];
     let mut seed = 0;
     for tep in Tep::ALL {
         for cipher in Cipher::ALL {

@@ -5,8 +5,12 @@
 use tcpcrypt::provider::{self, default_provider};
 use tcpcrypt::{Cipher, CryptoProvider, DecryptFailed, KeyError, Tep};
 
-fn providers() -> [&'static dyn CryptoProvider; 2] {
-    [&provider::rustcrypto::PROVIDER, &provider::ring::PROVIDER]
+fn providers() -> [&'static dyn CryptoProvider; 3] {
+    [
+        &provider::rustcrypto::PROVIDER,
+        &provider::ring::PROVIDER,
+        &provider::native::PROVIDER,
+    ]
 }
 
 /// Hex with optional whitespace.

@@ -1,8 +1,10 @@
 //! The crypto provider: key agreement for each TEP (RFC 8548 §5) and the AEADs (RFC 8548 §6).
 //!
 //! Like rustls' `CryptoProvider`, the protocol code never names a crypto library: it asks a
-//! provider. Two backends exist so that each can be cross-checked against the other (and
-//! against OpenSSL in tests), so that a backend bug cannot hide.
+//! provider. Several backends exist so that each can be cross-checked against the others (and
+//! against OpenSSL in tests), so that a backend bug cannot hide: `rustcrypto` (pure Rust,
+//! everything), `ring` (*ring*'s AEADs) and `native` (the default: *ring*'s AEADs and AWS-LC's
+//! X25519).
 
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -78,7 +80,7 @@ pub trait KxPrivate: Send {
 
 /// A crypto backend.
 pub trait CryptoProvider: Send + Sync + 'static {
-    /// A short name for logs and benchmarks ("ring", "rustcrypto").
+    /// A short name for logs and benchmarks ("native", "ring", "rustcrypto").
     fn name(&self) -> &'static str;
     /// A fresh ephemeral key for `tep` from `rng`.
     fn kx_generate(
@@ -93,15 +95,17 @@ pub trait CryptoProvider: Send + Sync + 'static {
     fn aead_key(&self, cipher: Cipher, key: &[u8]) -> Result<Box<dyn AeadKey>, KeyError>;
 }
 
+mod aws_lc;
+pub mod native;
 mod nist;
 pub mod ring;
 pub mod rustcrypto;
 mod x25519;
 mod x448;
 
-/// The provider the protocol uses unless told otherwise: the one with the faster AEADs on
-/// this kind of machine, *ring* (AES-128-GCM at 16 KiB: see docs/BENCHMARKS.md). Both
-/// providers compute identical bytes (`tests/cross_provider.rs`).
+/// The provider the protocol uses unless told otherwise: [`native`], the fastest implementation
+/// of each primitive on this kind of machine (*ring*'s AEADs, AWS-LC's X25519: see
+/// docs/BENCHMARKS.md). All providers compute identical bytes (`tests/cross_provider.rs`).
 pub fn default_provider() -> &'static dyn CryptoProvider {
-    &ring::PROVIDER
+    &native::PROVIDER
 }
