@@ -25,6 +25,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
+pub mod pcap;
+
 /// Prefix of every namespace, link and temp dir this harness creates.
 pub const PREFIX: &str = "tcx";
 
@@ -553,6 +555,16 @@ impl Child {
         }
     }
 
+    /// Writes `line` and a newline to the child's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), HarnessError> {
+        let stdin = self.child.stdin.as_mut().ok_or(HarnessError::BadOutput {
+            what: "child stdin already closed",
+        })?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(io_err("write to child stdin"))
+    }
+
     /// Closes the child's stdin (a polite stop request for `linkemu`).
     pub fn close_stdin(&mut self) {
         drop(self.child.stdin.take());
@@ -638,6 +650,267 @@ pub fn sha256_file(path: &Path) -> Result<String, HarnessError> {
         }
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Writes `len` seeded pseudo-random bytes (like [`write_random_file`]) to `path`, with
+/// `marker` followed by an 8-digit block number at the start of every 256-byte block, so a
+/// capture of the plaintext contains `marker` at least once in any 256 + `marker.len() + 8`
+/// consecutive bytes. `marker` must be shorter than 248 bytes.
+pub fn write_marked_file(
+    path: &Path,
+    len: usize,
+    seed: u64,
+    marker: &[u8],
+) -> Result<(), HarnessError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut f = fs::File::create(path).map_err(io_err("create data file"))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut block = 0u64;
+    let mut left = len;
+    while left > 0 {
+        rng.fill_bytes(&mut buf);
+        for chunk in buf.chunks_mut(256) {
+            let tag = format!("{block:08}");
+            let stamp = marker.iter().chain(tag.as_bytes());
+            for (dst, src) in chunk.iter_mut().zip(stamp) {
+                *dst = *src;
+            }
+            block += 1;
+        }
+        let n = left.min(buf.len());
+        f.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(io_err("write data file"))?;
+        left -= n;
+    }
+    f.sync_all().map_err(io_err("sync data file"))
+}
+
+/// Path of a binary of this workspace built next to the running test executable
+/// (`target/<profile>/NAME`, e.g. `linkemu` for tests of other crates, which cannot use
+/// `CARGO_BIN_EXE_linkemu`). `None` if it has not been built (`cargo build -p netns-tests`;
+/// `cargo test --workspace` builds it).
+pub fn workspace_bin(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test-binary>
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join(name);
+    bin.is_file().then_some(bin)
+}
+
+/// A running `tcpdump -s 0 -U -w FILE` on one interface of a namespace; [`Tcpdump::stop`]
+/// ends it (SIGINT, so the file is complete) and parses the capture. Killed on drop.
+#[derive(Debug)]
+pub struct Tcpdump {
+    child: Child,
+    file: PathBuf,
+    log: PathBuf,
+}
+
+/// What [`Tcpdump::stop`] returns.
+#[derive(Debug, Clone)]
+pub struct CaptureResult {
+    /// The parsed capture.
+    pub capture: pcap::Capture,
+    /// Packets tcpdump reported as dropped by the kernel (buffer overrun), if it said.
+    pub kernel_dropped: Option<u64>,
+}
+
+impl Tcpdump {
+    /// Starts capturing on `iface` in `ns` into `dir/NAME.pcap` with the BPF `filter`
+    /// (e.g. `"tcp"`); returns once tcpdump says it is listening (bounded by 20 s).
+    pub fn start(
+        ns: &Netns,
+        iface: &str,
+        filter: &str,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Self, HarnessError> {
+        let file = dir.join(format!("{name}.pcap"));
+        let log = dir.join(format!("{name}.log"));
+        let err = fs::File::create(&log).map_err(io_err("create tcpdump log"))?;
+        let file_s = file.to_string_lossy().into_owned();
+        // -B: 64 MiB kernel buffer so a fast transfer is captured without drops. -Z root:
+        // Debian's tcpdump otherwise drops to user `tcpdump`, who cannot write into `dir`.
+        // --immediate-mode: without it TPACKET_V3 hands packets over in blocks after a
+        // timeout, and packets of the last block are lost on SIGINT.
+        let mut cmd = ns.command(
+            "tcpdump",
+            &[
+                "-n",
+                "-i",
+                iface,
+                "-s",
+                "0",
+                "-U",
+                "--immediate-mode",
+                "-B",
+                "65536",
+                "-Z",
+                "root",
+                "-w",
+                &file_s,
+                filter,
+            ],
+        );
+        cmd.stderr(err);
+        let child = Child::spawn(cmd)?;
+        let dump = Self { child, file, log };
+        let start = Instant::now();
+        let limit = Duration::from_secs(20);
+        loop {
+            let text = fs::read_to_string(&dump.log).unwrap_or_default();
+            if text.contains("listening on") {
+                return Ok(dump);
+            }
+            if start.elapsed() > limit {
+                return Err(HarnessError::Timeout {
+                    what: "tcpdump to start listening",
+                    after: limit,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops tcpdump with SIGINT, waits for it (bounded) and parses the file.
+    pub fn stop(mut self) -> Result<CaptureResult, HarnessError> {
+        // Let the last packets reach the capture buffer before stopping.
+        std::thread::sleep(Duration::from_millis(300));
+        run(Command::new("kill").args(["-INT", &self.child.id().to_string()]))?;
+        self.child.wait_exit(Duration::from_secs(30))?;
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let kernel_dropped = text
+            .lines()
+            .find(|l| l.contains("dropped by kernel"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+        let capture = pcap::read_file(&self.file).map_err(|_| HarnessError::BadOutput {
+            what: "tcpdump capture file",
+        })?;
+        Ok(CaptureResult {
+            capture,
+            kernel_dropped,
+        })
+    }
+}
+
+/// A running `tcpcryptd` in a namespace (binaries passed in by the test, which knows them as
+/// `CARGO_BIN_EXE_tcpcryptd` / `CARGO_BIN_EXE_tcpcrypt`). Killed on drop; [`Daemon::stop`]
+/// is the orderly SIGTERM.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    cli_bin: PathBuf,
+    control: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `daemon_bin --control CONTROL ARGS...` inside `ns` (`RUST_LOG` as the test's
+    /// environment says, `warn` by default) and waits
+    /// (bounded by 30 s) until `cli_bin --control CONTROL status` succeeds.
+    pub fn start(
+        daemon_bin: &str,
+        cli_bin: &str,
+        ns: &Netns,
+        control: &Path,
+        args: &[&str],
+    ) -> Result<Self, HarnessError> {
+        let control_s = control.to_string_lossy().into_owned();
+        let mut all = vec!["--control", control_s.as_str()];
+        all.extend_from_slice(args);
+        let mut cmd = ns.command(daemon_bin, &all);
+        let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        cmd.env("RUST_LOG", log);
+        let mut d = Self {
+            child: Child::spawn(cmd)?,
+            cli_bin: PathBuf::from(cli_bin),
+            control: control.to_path_buf(),
+        };
+        let limit = Duration::from_secs(30);
+        let start = Instant::now();
+        loop {
+            if d.cli(&["status"])?.status.success() {
+                return Ok(d);
+            }
+            if let Some(st) = d.child.child.try_wait().map_err(io_err("poll tcpcryptd"))? {
+                return Err(HarnessError::Command {
+                    cmd: format!("{daemon_bin} {}", all.join(" ")),
+                    status: st,
+                    stderr: "exited before it was ready".to_owned(),
+                });
+            }
+            if start.elapsed() > limit {
+                return Err(HarnessError::Timeout {
+                    what: "tcpcryptd to become ready",
+                    after: limit,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `tcpcrypt --control CONTROL ARGS...` (any exit status).
+    pub fn cli(&self, args: &[&str]) -> Result<Output, HarnessError> {
+        Command::new(&self.cli_bin)
+            .arg("--control")
+            .arg(&self.control)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io_err("run tcpcrypt"))
+    }
+
+    /// The daemon's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits (bounded by 20 s) for the exit status.
+    pub fn stop(mut self) -> Result<ExitStatus, HarnessError> {
+        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]))?;
+        self.child.wait_exit(Duration::from_secs(20))
+    }
+}
+
+/// The kernel state of a namespace that `tcpcryptd` changes while it runs: links, policy
+/// rules, routes of every table, nftables tables. Equal before start and after SIGTERM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelState {
+    /// Interface names (`ip -o link`).
+    pub links: Vec<String>,
+    /// `ip -4 rule` and `ip -6 rule`.
+    pub rules: String,
+    /// `ip -4 route show table all` and `ip -6 route show table all`.
+    pub routes: String,
+    /// `nft list tables`.
+    pub nft_tables: String,
+}
+
+impl KernelState {
+    /// Snapshot of `ns`.
+    pub fn of(ns: &Netns) -> Result<Self, HarnessError> {
+        let text = |o: Output| String::from_utf8_lossy(&o.stdout).into_owned();
+        let links = text(ns.ip(&["-o", "link", "show"])?)
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
+            .collect();
+        let rules = text(ns.ip(&["-4", "rule"])?) + &text(ns.ip(&["-6", "rule"])?);
+        let routes = text(ns.ip(&["-4", "route", "show", "table", "all"])?)
+            + &text(ns.ip(&["-6", "route", "show", "table", "all"])?);
+        let nft_tables = text(ns.exec("nft", &["list", "tables"])?);
+        Ok(Self {
+            links,
+            rules,
+            routes,
+            nft_tables,
+        })
+    }
 }
 
 /// Impairments for [`LinkEmu`]; each maps to a `linkemu` flag.
@@ -953,6 +1226,27 @@ mod tests {
             })
         );
         assert_eq!(EmuStats::parse("READY"), None);
+    }
+
+    #[test]
+    fn marked_file_has_a_marker_in_every_block() {
+        let d = TempDir::new().unwrap();
+        let p = d.path().join("m");
+        let len = 100_000;
+        write_marked_file(&p, len, 4, b"TCXPLAIN").unwrap();
+        let data = fs::read(&p).unwrap();
+        assert_eq!(data.len(), len);
+        for (i, block) in data.chunks(256).enumerate() {
+            let want = format!("TCXPLAIN{i:08}");
+            let n = want.len().min(block.len());
+            assert_eq!(&block[..n], &want.as_bytes()[..n], "block {i}");
+        }
+        // Any window of 256 + 16 bytes holds a whole marker.
+        let w = data
+            .windows(272)
+            .step_by(37)
+            .all(|w| pcap::contains(w, b"TCXPLAIN"));
+        assert!(w);
     }
 
     #[test]

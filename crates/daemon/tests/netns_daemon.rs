@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use netns_tests::{mark_ran, netns_gate, Child, Netns, TempDir};
+use netns_tests::{http_transfer, mark_ran, netns_gate, Child, Netns, TempDir, Veth};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_tcpcryptd");
 const CLI: &str = env!("CARGO_BIN_EXE_tcpcrypt");
@@ -93,7 +93,8 @@ fn snapshot(ns: &Netns) -> (String, String, String, String, String) {
     (
         ip_out(ns, &["-4", "rule"]),
         ip_out(ns, &["-6", "rule"]),
-        ip_out(ns, &["-4", "route", "show", "table", "all"]),
+        ip_out(ns, &["-4", "route", "show", "table", "all"])
+            + &ip_out(ns, &["-6", "route", "show", "table", "all"]),
         nft_tables(ns),
         text(
             &ns.exec(
@@ -310,14 +311,29 @@ print(sent)
 
 #[test]
 fn daemon_survives_malformed_packets() {
-    netns_gate!("daemon_survives_malformed_packets", TOOLS);
+    netns_gate!(
+        "daemon_survives_malformed_packets",
+        &["nft", "ping", "python3", "curl"]
+    );
     let ns = Netns::new().unwrap();
+    // A plain host behind a routed subnet: after the garbage, the daemon must still relay.
+    let peer = Netns::new().unwrap();
+    let veth = Veth::new(&ns, &peer).unwrap();
+    let peer_v4 = veth.addr_b().v4.octets();
+    let routed = format!("{}.{}.{}.0/24", peer_v4[0], peer_v4[1], peer_v4[2]);
     let dir = TempDir::new().unwrap();
     let control = control_path(&dir);
     let mut d = start(
         &ns,
         &control,
-        &["--route", "192.0.2.0/24", "--front", "8080"],
+        &[
+            "--route",
+            &routed,
+            "--route",
+            "192.0.2.0/24",
+            "--front",
+            "8080",
+        ],
     );
     wait_ready(&mut d, &control);
 
@@ -328,15 +344,39 @@ fn daemon_survives_malformed_packets() {
         std::thread::sleep(Duration::from_millis(200));
         assert!(alive(d.id()), "tcpcryptd died after malformed packets");
     }
-    // Still serving: control socket and data path.
+    // Still serving: control socket, ICMP to the stack, and a TCP connection relayed
+    // through tcpc0 (the kernel's packets to the routed peer do enter tcpc0).
     assert!(cli(&control, &["status"]).status.success());
     ns.exec(
         "ping",
         &["-n", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.2"],
     )
     .unwrap();
+    let tx_before = tcpc0_tx_packets(&ns);
+    let t = http_transfer(
+        &peer,
+        &ns,
+        veth.addr_b().get(false),
+        256 << 10,
+        5,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(t.sent_sha256, t.received_sha256);
+    assert!(
+        tcpc0_tx_packets(&ns) - tx_before > 50,
+        "transfer bypassed tcpc0"
+    );
+    assert!(alive(d.id()));
     assert_eq!(sigterm(&mut d).code(), Some(0));
     mark_ran("daemon_survives_malformed_packets").unwrap();
+}
+
+fn tcpc0_tx_packets(ns: &Netns) -> u64 {
+    let out = ns
+        .exec("cat", &["/sys/class/net/tcpc0/statistics/tx_packets"])
+        .unwrap();
+    text(&out).trim().parse().unwrap()
 }
 
 /// Rules with preference `pref` in `ip rule` output.
