@@ -10,6 +10,8 @@
 //!   with a capture on the server's veth: TCP-ENO (option kind 69) in the SYN and the
 //!   SYN-ACK, no plaintext marker of the file in any captured payload, and about the file's
 //!   volume of payload captured (so the marker check cannot pass vacuously).
+//! * Fallback to a plain host: the transfer succeeds in the clear (the capture shows the
+//!   markers: the positive control of the plaintext check).
 //! * `--require` towards a plain host: curl fails and the capture shows the daemon's SYN
 //!   but no payload byte sent to the plain host.
 //! * iperf3 for 10 s through `tcpc0` with 1 % random loss (nftables `numgen random`) in the
@@ -268,6 +270,66 @@ fn accept_http_50mb_ipv4_encrypted_on_the_wire() {
 #[test]
 fn accept_http_50mb_ipv6_encrypted_on_the_wire() {
     http_50mb("accept_http_50mb_ipv6_encrypted_on_the_wire", true);
+}
+
+/// The opportunistic fallback, and the positive control of the plaintext check above: to a
+/// host without the daemon the transfer succeeds, the SYN offers TCP-ENO, the SYN-ACK does
+/// not, and the file's markers are on the wire in the clear.
+#[test]
+fn accept_fallback_to_plain_host_is_unencrypted() {
+    let name = "accept_fallback_to_plain_host_is_unencrypted";
+    netns_gate!(name, &["nft", "curl", "python3", "tcpdump", "timeout"]);
+    let client = Netns::new().unwrap();
+    let plain = Netns::new().unwrap();
+    let veth = Veth::new(&client, &plain).unwrap();
+    let dir = TempDir::new().unwrap();
+    let routes = route_args("--route", veth.addr_b());
+    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("blob.bin");
+    let len = 2 * MB;
+    write_marked_file(&file, len, 2, MARKER).unwrap();
+    let sent = sha256_file(&file).unwrap();
+    let _srv = http_server(&plain, &www, true);
+    for v6 in [false, true] {
+        let dump = Tcpdump::start(
+            &plain,
+            veth.name_b(),
+            "tcp",
+            dir.path(),
+            if v6 { "plain6" } else { "plain4" },
+        )
+        .unwrap();
+        let addr = veth.addr_b().get(v6);
+        let out = dir.path().join("fetched.bin");
+        let r = curl(&client, addr, &out, 60);
+        let cap = dump.stop().unwrap();
+        assert!(
+            r.status.success(),
+            "fallback transfer failed (v6={v6}): {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert_eq!(sha256_file(&out).unwrap(), sent);
+        let segs = &cap.capture.segments;
+        let syn = from_to(segs, None, Some(addr))
+            .find(|s| s.has(flags::SYN) && !s.has(flags::ACK))
+            .expect("no SYN captured");
+        assert!(
+            syn.has_option(69),
+            "the daemon's SYN lacks TCP-ENO: {syn:?}"
+        );
+        let synack = from_to(segs, Some(addr), None)
+            .find(|s| s.has(flags::SYN | flags::ACK))
+            .expect("no SYN-ACK captured");
+        assert!(!synack.has_option(69), "a plain host answered ENO?");
+        assert!(
+            plaintext_seen(segs).is_some(),
+            "plain fallback but no plaintext marker captured (v6={v6})"
+        );
+    }
+    cd.stop(&client);
+    mark_ran(name).unwrap();
 }
 
 #[test]
