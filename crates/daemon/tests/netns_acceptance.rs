@@ -390,7 +390,7 @@ fn accept_require_sends_no_payload_to_plain_host() {
 
 /// Runs `iperf3 -c ADDR -t 10 --json` from `client` against `iperf3 -s -1` in `server`;
 /// asserts exit 0 and bytes > 0 both ways of the summary.
-fn iperf3(client: &Netns, server: &Netns, addr: IpAddr, name: &str) {
+fn iperf3(client: &Netns, server: &Netns, addr: IpAddr, name: &str, cd: &Daemon) {
     let port = IPERF_PORT.to_string();
     let mut cmd = server.command("iperf3", &["-s", "-1", "-p", &port]);
     cmd.stderr(Stdio::null());
@@ -399,29 +399,49 @@ fn iperf3(client: &Netns, server: &Netns, addr: IpAddr, name: &str) {
         .wait_tcp_listen(IPERF_PORT, Duration::from_secs(20))
         .unwrap();
     let a = addr.to_string();
-    let out = bounded(
-        client,
-        90,
-        "iperf3",
-        &[
-            "-c",
-            &a,
-            "-p",
-            &port,
-            "-t",
-            "10",
-            "--json",
-            "--connect-timeout",
-            "20000",
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{name}: iperf3 failed ({}): {text} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut ic = client
+        .spawn(
+            "timeout",
+            &[
+                "-k",
+                "5",
+                "90",
+                "iperf3",
+                "-c",
+                &a,
+                "-p",
+                &port,
+                "-t",
+                "10",
+                "--json",
+                "--connect-timeout",
+                "20000",
+            ],
+        )
+        .unwrap();
+    // Mid-test, the client daemon reports the iperf3 connections as encrypted.
+    std::thread::sleep(Duration::from_secs(4));
+    let st = cd.cli(&["status", "--json"]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let remote = netns_tests::url(addr, IPERF_PORT, "");
+    let remote = remote
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let enc = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["remote"] == remote.as_str() && r["encrypted"] == true)
+        .count();
+    assert!(enc >= 2, "{name}: {enc} encrypted iperf3 connections: {v}");
+    let mut lines = Vec::new();
+    while let Ok(line) = ic.read_line(Duration::from_secs(100)) {
+        lines.push(line);
+    }
+    let status = ic.wait_exit(Duration::from_secs(10)).unwrap();
+    let text = lines.join("\n");
+    assert!(status.success(), "{name}: iperf3 failed ({status}): {text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let sent = v["end"]["sum_sent"]["bytes"].as_u64().unwrap();
     let recv = v["end"]["sum_received"]["bytes"].as_u64().unwrap();
@@ -436,8 +456,16 @@ fn iperf3(client: &Netns, server: &Netns, addr: IpAddr, name: &str) {
 }
 
 #[test]
-fn accept_iperf3_10s_nft_loss1pct() {
-    let name = "accept_iperf3_10s_nft_loss1pct";
+fn accept_iperf3_10s_nft_loss1pct_ipv4() {
+    iperf3_nft_loss("accept_iperf3_10s_nft_loss1pct_ipv4", false);
+}
+
+#[test]
+fn accept_iperf3_10s_nft_loss1pct_ipv6() {
+    iperf3_nft_loss("accept_iperf3_10s_nft_loss1pct_ipv6", true);
+}
+
+fn iperf3_nft_loss(name: &str, v6: bool) {
     netns_gate!(name, &["nft", "iperf3", "timeout"]);
     let client = Netns::new().unwrap();
     let server = Netns::new().unwrap();
@@ -461,7 +489,7 @@ fn accept_iperf3_10s_nft_loss1pct() {
     let path = dir.path().join("loss.nft");
     std::fs::write(&path, rules).unwrap();
     server.exec("nft", &["-f", path.to_str().unwrap()]).unwrap();
-    iperf3(&client, &server, veth.addr_b().get(false), name);
+    iperf3(&client, &server, veth.addr_b().get(v6), name, &cd.daemon);
     let dropped = nft_counter_packets(&server, "inet", &table).unwrap();
     println!("{name}: nft dropped {dropped} packets");
     assert!(dropped >= 5, "the 1 % drop rule fired only {dropped} times");
@@ -474,8 +502,16 @@ fn accept_iperf3_10s_nft_loss1pct() {
 }
 
 #[test]
-fn accept_iperf3_10s_linkemu_delay10ms() {
-    let name = "accept_iperf3_10s_linkemu_delay10ms";
+fn accept_iperf3_10s_linkemu_delay10ms_ipv4() {
+    iperf3_linkemu("accept_iperf3_10s_linkemu_delay10ms_ipv4", false);
+}
+
+#[test]
+fn accept_iperf3_10s_linkemu_delay10ms_ipv6() {
+    iperf3_linkemu("accept_iperf3_10s_linkemu_delay10ms_ipv6", true);
+}
+
+fn iperf3_linkemu(name: &str, v6: bool) {
     netns_gate!(name, &["nft", "iperf3", "timeout"]);
     let Some(linkemu) = workspace_bin("linkemu") else {
         let msg = "linkemu is not built (cargo build -p netns-tests, or test with --workspace)";
@@ -495,7 +531,7 @@ fn accept_iperf3_10s_linkemu_delay10ms() {
     let sd = Host::start(&server, &dir.path().join("s.sock"), &["--front", &port]);
     let routes = route_args("--route", emu.addr_b());
     let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
-    iperf3(&client, &server, emu.addr_b().get(false), name);
+    iperf3(&client, &server, emu.addr_b().get(v6), name, &cd.daemon);
     cd.stop(&client);
     sd.stop(&server);
     let stats = emu.stop().unwrap();
