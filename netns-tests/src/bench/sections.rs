@@ -1,0 +1,758 @@
+//! The measurements of the bench, in the order of issue 5's priorities: throughput, new
+//! connections per second, time to first byte, idle-connection memory, wire efficiency.
+//! Each step is bounded in time; a failed step is recorded as a note, the run goes on.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netns_tests::{Child, TempDir};
+
+use crate::measure::{
+    cpu_secs, field, line_with, median, parse_iperf, rss_kib, run_bounded, tx_counters, BenchError,
+    Iperf, TxCounters,
+};
+use crate::topo::{Bins, Daemon, Hosts};
+
+const IPERF_PORT: u16 = 5201;
+const CONN_PORT: u16 = 7001;
+const RR_PORT: u16 = 7002;
+const HOLD_PORTS: [u16; 5] = [6001, 6002, 6003, 6004, 6005];
+/// Connections per hold process (below the 20 000 open-file hard limit of this machine).
+const PER_HOLDER: u64 = 10_000;
+const RR_MSG: usize = 471;
+const RR_COUNT: u64 = 5_000;
+const AEADS: [(&str, &str); 3] = [
+    ("AES-128-GCM", "aes-128-gcm"),
+    ("AES-256-GCM", "aes-256-gcm"),
+    ("ChaCha20-Poly1305", "chacha20-poly1305"),
+];
+
+/// Settings and shared state of one bench run.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    /// Binaries.
+    pub(crate) bins: Bins,
+    /// iperf3 `-t` and connection-rate duration in seconds.
+    pub(crate) secs: u64,
+    /// Idle-connection counts to reach (multiples of 10 000, at most 50 000).
+    pub(crate) hold: Vec<u64>,
+    /// Record `perf` profiles of both daemons during the AES-128-GCM run into this directory.
+    pub(crate) perf_dir: Option<PathBuf>,
+    /// Sections to run (`None`: all): tput, pump, conns, ttfb, hold, wire.
+    pub(crate) only: Option<Vec<String>>,
+    /// `/proc` clock ticks per second.
+    pub(crate) tck: f64,
+    /// End of the time budget.
+    pub(crate) deadline: Instant,
+}
+
+impl Ctx {
+    fn want(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == section))
+    }
+
+    fn check(&self, step: &'static str) -> Result<(), BenchError> {
+        if Instant::now() + Duration::from_secs(20) > self.deadline {
+            Err(BenchError::OutOfTime(step))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One throughput row.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tput {
+    /// Path name.
+    pub(crate) name: String,
+    /// The iperf3 figures, if the run worked.
+    pub(crate) run: Option<Iperf>,
+    /// CPU seconds of the tunnel processes (daemons or pump).
+    pub(crate) tunnel_cpu: f64,
+    /// Remarks (cipher seen, failure).
+    pub(crate) note: String,
+}
+
+/// One connection-rate row.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Conns {
+    /// Path name.
+    pub(crate) name: String,
+    /// Sequential connections per second.
+    pub(crate) seq: Option<f64>,
+    /// 64 parallel: connections per second.
+    pub(crate) par: Option<f64>,
+    /// Remarks.
+    pub(crate) note: String,
+}
+
+/// One time-to-first-byte row.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Ttfb {
+    /// Path name.
+    pub(crate) name: String,
+    /// Samples in ms.
+    pub(crate) ms: Vec<f64>,
+    /// Remarks.
+    pub(crate) note: String,
+}
+
+/// One idle-connection row.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Hold {
+    /// Connections asked for.
+    pub(crate) asked: u64,
+    /// Connections held.
+    pub(crate) held: u64,
+    /// RSS of the client daemon, KiB.
+    pub(crate) rss_c: u64,
+    /// RSS of the server daemon, KiB.
+    pub(crate) rss_s: u64,
+    /// Seconds to open them.
+    pub(crate) secs: f64,
+    /// Remarks.
+    pub(crate) note: String,
+}
+
+/// One wire-efficiency measurement.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Wire {
+    /// Load name.
+    pub(crate) load: String,
+    /// Path name.
+    pub(crate) path: String,
+    /// Application bytes moved (both directions).
+    pub(crate) app: u64,
+    /// IP bytes on the link, both directions.
+    pub(crate) ip: u64,
+    /// Packets on the link, both directions.
+    pub(crate) packets: u64,
+    /// Remarks.
+    pub(crate) note: String,
+}
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    /// Throughput rows.
+    pub(crate) tput: Vec<Tput>,
+    /// Connection rates.
+    pub(crate) conns: Vec<Conns>,
+    /// Measured RTT of the emulated link, ms.
+    pub(crate) emu_rtt_ms: Option<f64>,
+    /// TTFB rows.
+    pub(crate) ttfb: Vec<Ttfb>,
+    /// Idle-connection rows; the first is the baseline before any connection.
+    pub(crate) hold: Vec<Hold>,
+    /// Wire rows.
+    pub(crate) wire: Vec<Wire>,
+    /// Failures outside a row.
+    pub(crate) notes: Vec<String>,
+}
+
+fn note_err<T>(r: Result<T, BenchError>, note: &mut String) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!("failed: {e}"));
+            None
+        }
+    }
+}
+
+fn iperf_server(h: &Hosts) -> Result<Child, BenchError> {
+    let mut cmd = h
+        .server
+        .command("iperf3", &["-s", "-p", &IPERF_PORT.to_string()]);
+    cmd.stdout(std::process::Stdio::null());
+    let c = Child::spawn(cmd)?;
+    h.server
+        .wait_tcp_listen(IPERF_PORT, Duration::from_secs(20))?;
+    Ok(c)
+}
+
+/// One iperf3 run client → server. `amount` is `-t SECS` or `-n BYTES`. While it runs:
+/// optionally asks `watch` for the ciphers of its connections and records `perf` profiles.
+fn iperf(
+    ctx: &Ctx,
+    h: &Hosts,
+    amount: [&str; 2],
+    tunnel: &[u32],
+    watch: Option<&Daemon>,
+    perf: Option<&str>,
+) -> Result<(Iperf, f64, String), BenchError> {
+    ctx.check("iperf3")?;
+    let addr = h.server_addr().to_string();
+    let port = IPERF_PORT.to_string();
+    let cmd = h.client.command(
+        "iperf3",
+        &["-c", &addr, "-p", &port, amount[0], amount[1], "-J"],
+    );
+    let cpu0: Vec<f64> = tunnel
+        .iter()
+        .map(|p| cpu_secs(*p, ctx.tck).unwrap_or(0.0))
+        .collect();
+    let timeout = Duration::from_secs(ctx.secs + 60);
+    let runner = std::thread::spawn(move || run_bounded("iperf3 client", cmd, timeout));
+    let profiles = start_perf(ctx, tunnel, perf);
+    let mut note = String::new();
+    if let Some(d) = watch {
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut ciphers: Vec<String> = d
+            .status()?
+            .iter()
+            .map(|c| c["cipher"].as_str().unwrap_or("plain").to_owned())
+            .collect();
+        ciphers.sort();
+        ciphers.dedup();
+        note = format!("cipher seen: {}", ciphers.join(", "));
+    }
+    let out = runner.join().map_err(|_| BenchError::Step {
+        what: "iperf3 runner",
+        detail: "thread panicked".into(),
+    })??;
+    let cpu: f64 = tunnel
+        .iter()
+        .zip(cpu0)
+        .map(|(p, c0)| cpu_secs(*p, ctx.tck).unwrap_or(c0) - c0)
+        .sum();
+    finish_perf(profiles);
+    Ok((parse_iperf(&out)?, cpu, note))
+}
+
+type Profiles = Vec<(PathBuf, std::thread::JoinHandle<Result<String, BenchError>>)>;
+
+/// With `--perf`: records each of `pids` for the next `secs - 2` seconds (after 0.5 s).
+fn start_perf(ctx: &Ctx, pids: &[u32], tag: Option<&str>) -> Profiles {
+    let mut profiles = Vec::new();
+    let (Some(dir), Some(tag)) = (&ctx.perf_dir, tag) else {
+        return profiles;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    for (i, pid) in pids.iter().enumerate() {
+        let who = ["client", "server"].get(i).copied().unwrap_or("other");
+        let file = dir.join(format!("{tag}-{who}.data"));
+        let mut c = Command::new("perf");
+        c.args(["record", "-F", "999", "-g", "-p", &pid.to_string(), "-o"])
+            .arg(&file)
+            .args([
+                "--",
+                "sleep",
+                &ctx.secs.saturating_sub(2).max(1).to_string(),
+            ]);
+        let timeout = Duration::from_secs(ctx.secs + 60);
+        profiles.push((
+            file,
+            std::thread::spawn(move || run_bounded("perf record", c, timeout)),
+        ));
+    }
+    profiles
+}
+
+fn finish_perf(profiles: Profiles) {
+    for (file, t) in profiles {
+        let _ = t.join();
+        perf_report(&file);
+    }
+}
+
+fn perf_report(file: &std::path::Path) {
+    let mut c = Command::new("perf");
+    c.args([
+        "report",
+        "--stdio",
+        "--no-children",
+        "--percent-limit",
+        "0.7",
+        "--sort",
+        "dso,symbol",
+        "-i",
+    ])
+    .arg(file);
+    match run_bounded("perf report", c, Duration::from_secs(120)) {
+        Ok(text) => {
+            let txt = file.with_extension("txt");
+            let _ = std::fs::write(&txt, &text);
+            eprintln!("bench: perf profile written to {}", txt.display());
+        }
+        Err(e) => eprintln!("bench: {e}"),
+    }
+}
+
+fn tput_row(
+    ctx: &Ctx,
+    h: &Hosts,
+    name: &str,
+    tunnel: &[u32],
+    watch: Option<&Daemon>,
+    perf: Option<&str>,
+) -> Tput {
+    let secs = ctx.secs.to_string();
+    let mut row = Tput {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    eprintln!("bench: throughput {name}");
+    if let Some((run, cpu, note)) = note_err(
+        iperf(ctx, h, ["-t", &secs], tunnel, watch, perf),
+        &mut row.note,
+    ) {
+        row.run = Some(run);
+        row.tunnel_cpu = cpu;
+        row.note = note;
+    }
+    row
+}
+
+fn conn_rate(
+    ctx: &Ctx,
+    h: &Hosts,
+    threads: u32,
+    perf: Option<(&[u32], &str)>,
+) -> Result<(f64, u64), BenchError> {
+    ctx.check("connection rate")?;
+    let target = format!("{}:{CONN_PORT}", h.server_addr());
+    let cmd = h.client.command(
+        &ctx.bins.bench(),
+        &[
+            "conns",
+            &target,
+            &threads.to_string(),
+            &ctx.secs.to_string(),
+        ],
+    );
+    let timeout = Duration::from_secs(ctx.secs + 30);
+    let runner = std::thread::spawn(move || run_bounded("conns worker", cmd, timeout));
+    let profiles = perf.map_or_else(Vec::new, |(p, tag)| start_perf(ctx, p, Some(tag)));
+    let out = runner.join().map_err(|_| BenchError::Step {
+        what: "conns runner",
+        detail: "thread panicked".into(),
+    })??;
+    finish_perf(profiles);
+    let line = line_with(&out, "CONNS").unwrap_or("");
+    let parse = |k| field(line, k).and_then(|v| v.parse::<f64>().ok());
+    match (parse("ok"), parse("fail"), parse("secs")) {
+        (Some(ok), Some(fail), Some(secs)) if secs > 0.0 => Ok((ok / secs, fail as u64)),
+        _ => Err(BenchError::Step {
+            what: "conns worker output",
+            detail: out,
+        }),
+    }
+}
+
+fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, perf: Option<(&[u32], &str)>) -> Conns {
+    eprintln!("bench: connections {name}");
+    let mut row = Conns {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    let mut fails = Vec::new();
+    if let Some((r, f)) = note_err(conn_rate(ctx, h, 1, None), &mut row.note) {
+        row.seq = Some(r);
+        fails.push(format!("{f} sequential"));
+    }
+    if let Some((r, f)) = note_err(conn_rate(ctx, h, 64, perf), &mut row.note) {
+        row.par = Some(r);
+        fails.push(format!("{f} parallel"));
+    }
+    if !fails.is_empty() {
+        let f = format!("failed connections: {}", fails.join(", "));
+        row.note = if row.note.is_empty() {
+            f
+        } else {
+            format!("{f}; {}", row.note)
+        };
+    }
+    row
+}
+
+fn ttfb_row(ctx: &Ctx, h: &Hosts, name: &str) -> Ttfb {
+    eprintln!("bench: time to first byte {name}");
+    let mut row = Ttfb {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    let run = || -> Result<Vec<f64>, BenchError> {
+        ctx.check("ttfb")?;
+        let target = format!("{}:{CONN_PORT}", h.server_addr());
+        let cmd = h
+            .client
+            .command(&ctx.bins.bench(), &["ttfb", &target, "15"]);
+        let out = run_bounded("ttfb worker", cmd, Duration::from_secs(120))?;
+        let line = line_with(&out, "TTFB").unwrap_or("");
+        let ms: Vec<f64> = field(line, "ms")
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let fail = field(line, "fail").unwrap_or("?");
+        if ms.is_empty() || fail != "0" {
+            return Err(BenchError::Step {
+                what: "ttfb worker",
+                detail: out,
+            });
+        }
+        Ok(ms)
+    };
+    if let Some(ms) = note_err(run(), &mut row.note) {
+        row.ms = ms;
+    }
+    row
+}
+
+fn counters(h: &Hosts) -> Result<TxCounters, BenchError> {
+    Ok(tx_counters(&h.client, &h.link_c)?.plus(tx_counters(&h.server, &h.link_s)?))
+}
+
+fn set_gso(h: &Hosts, segs: &str) -> Result<(), BenchError> {
+    h.client
+        .ip(&["link", "set", &h.link_c, "gso_max_segs", segs])?;
+    h.server
+        .ip(&["link", "set", &h.link_s, "gso_max_segs", segs])?;
+    Ok(())
+}
+
+/// Bulk (iperf3 -n 100M) and 471-byte request/response, IP bytes on the veth per
+/// application byte, with GSO limited to one segment so the counters see real packets.
+fn wire_rows(ctx: &Ctx, h: &Hosts, path: &str) -> Vec<Wire> {
+    eprintln!("bench: wire efficiency {path}");
+    let mut out = Vec::new();
+    let mut bulk = Wire {
+        load: "bulk (iperf3 -n 100M)".into(),
+        path: path.into(),
+        ..Default::default()
+    };
+    let mut rr = Wire {
+        load: format!("{RR_MSG}-byte request/response ×{RR_COUNT}"),
+        path: path.into(),
+        ..Default::default()
+    };
+    if note_err(set_gso(h, "1"), &mut bulk.note).is_none() {
+        return vec![bulk];
+    }
+    let r = (|| -> Result<(u64, TxCounters), BenchError> {
+        let c0 = counters(h)?;
+        let (run, _, _) = iperf(ctx, h, ["-n", "100M"], &[], None, None)?;
+        Ok((run.sent, counters(h)?.since(c0)))
+    })();
+    if let Some((app, c)) = note_err(r, &mut bulk.note) {
+        bulk.app = app;
+        bulk.ip = c.ip_bytes();
+        bulk.packets = c.packets;
+    }
+    out.push(bulk);
+    let r = (|| -> Result<TxCounters, BenchError> {
+        ctx.check("request/response")?;
+        let c0 = counters(h)?;
+        let target = format!("{}:{RR_PORT}", h.server_addr());
+        let cmd = h.client.command(
+            &ctx.bins.bench(),
+            &["rr", &target, &RR_MSG.to_string(), &RR_COUNT.to_string()],
+        );
+        let o = run_bounded("rr worker", cmd, Duration::from_secs(120))?;
+        if line_with(&o, "RR").is_none() {
+            return Err(BenchError::Step {
+                what: "rr worker output",
+                detail: o,
+            });
+        }
+        // Let the last ACKs and the FIN exchange pass.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(counters(h)?.since(c0))
+    })();
+    if let Some(c) = note_err(r, &mut rr.note) {
+        rr.app = 2 * RR_MSG as u64 * RR_COUNT;
+        rr.ip = c.ip_bytes();
+        rr.packets = c.packets;
+    }
+    out.push(rr);
+    let _ = set_gso(h, "65535");
+    out
+}
+
+fn hold_rows(ctx: &Ctx, h: &Hosts, cd: &Daemon, sd: &Daemon) -> Vec<Hold> {
+    eprintln!("bench: idle connections");
+    let rss = |asked, held, secs, note: String| Hold {
+        asked,
+        held,
+        rss_c: rss_kib(cd.pid()).unwrap_or(0),
+        rss_s: rss_kib(sd.pid()).unwrap_or(0),
+        secs,
+        note,
+    };
+    let mut rows = vec![rss(0, 0, 0.0, String::new())];
+    let mut servers = Vec::new();
+    for p in HOLD_PORTS {
+        match h.server_worker(&ctx.bins, &["holdsrv", &p.to_string()]) {
+            Ok(c) => servers.push(c),
+            Err(e) => {
+                rows.push(rss(0, 0, 0.0, format!("failed: hold server: {e}")));
+                return rows;
+            }
+        }
+    }
+    let mut holders: Vec<Child> = Vec::new();
+    let mut held_total = 0;
+    let mut secs_total = 0.0;
+    for &target in &ctx.hold {
+        let start = Instant::now();
+        let mut note = String::new();
+        let want = usize::try_from(target.div_ceil(PER_HOLDER)).unwrap_or(0);
+        let mut new = Vec::new();
+        while holders.len() + new.len() < want.min(HOLD_PORTS.len()) {
+            let port = HOLD_PORTS
+                .get(holders.len() + new.len())
+                .copied()
+                .unwrap_or(6001);
+            let addr = format!("{}:{port}", h.server_addr());
+            // Each holder needs PER_HOLDER fds; raise the soft limit to the hard one.
+            let script = format!(
+                "ulimit -n $(ulimit -Hn); exec '{}' hold {addr} {PER_HOLDER} 16",
+                ctx.bins.bench.display()
+            );
+            match h.client.spawn("sh", &["-c", &script]) {
+                Ok(c) => new.push(c),
+                Err(e) => note = format!("failed: spawn holder: {e}"),
+            }
+        }
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let wait = Duration::from_secs(240).min(left);
+        for c in &new {
+            match c.wait_line("HELD", wait.saturating_sub(start.elapsed())) {
+                Ok(line) => {
+                    held_total += field(&line, "ok")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let f = field(&line, "fail").unwrap_or("?");
+                    if f != "0" {
+                        note.push_str(&format!("{f} connects failed; "));
+                    }
+                }
+                Err(e) => note.push_str(&format!("holder: {e}; ")),
+            }
+        }
+        holders.extend(new);
+        secs_total += start.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_secs(2));
+        rows.push(rss(target, held_total, secs_total, note));
+        if held_total < target {
+            break;
+        }
+    }
+    drop(holders);
+    drop(servers);
+    rows
+}
+
+/// Runs every section and returns the results.
+pub(crate) fn run_all(ctx: &Ctx) -> Results {
+    let mut res = Results::default();
+    if let Err(e) = veth_sections(ctx, &mut res) {
+        res.notes.push(format!("veth sections aborted: {e}"));
+    }
+    for mtu in [1500u16, 9000, 65000]
+        .into_iter()
+        .filter(|_| ctx.want("pump"))
+    {
+        let name = format!("TUN pump, MTU {mtu}");
+        let r = (|| -> Result<Tput, BenchError> {
+            ctx.check("TUN pump")?;
+            let h = Hosts::pump(&ctx.bins, mtu)?;
+            let _srv = iperf_server(&h)?;
+            let pid: Vec<u32> = h.link_pid().into_iter().collect();
+            Ok(tput_row(ctx, &h, &name, &pid, None, None))
+        })();
+        match r {
+            // Keep the pump rows right after the veth baseline.
+            Ok(row) => res.tput.insert(pump_index(&res.tput), row),
+            Err(e) => res.tput.push(Tput {
+                name,
+                note: format!("failed: {e}"),
+                ..Default::default()
+            }),
+        }
+    }
+    if !ctx.want("ttfb") {
+        return res;
+    }
+    if let Err(e) = emu_sections(ctx, &mut res) {
+        res.notes.push(format!("linkemu sections aborted: {e}"));
+    }
+    res
+}
+
+fn pump_index(rows: &[Tput]) -> usize {
+    rows.iter()
+        .position(|r| r.name.starts_with("tcpcryptd"))
+        .unwrap_or(rows.len())
+}
+
+fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
+    let h = Hosts::veth()?;
+    let dir = TempDir::new()?;
+    let _iperf = iperf_server(&h)?;
+    let _conn = h.server_worker(&ctx.bins, &["serve", &CONN_PORT.to_string(), "1", "80"])?;
+    let _rr = h.server_worker(
+        &ctx.bins,
+        &["serve", &RR_PORT.to_string(), &RR_MSG.to_string(), "4"],
+    )?;
+    let route = h.cidr();
+
+    let (tput, conns, wire) = (ctx.want("tput"), ctx.want("conns"), ctx.want("wire"));
+    let hold = ctx.want("hold") && !ctx.hold.is_empty();
+
+    // 1. No daemon.
+    if tput {
+        res.tput
+            .push(tput_row(ctx, &h, "veth, plain kernel TCP", &[], None, None));
+    }
+    if conns {
+        res.conns.push(conns_row(ctx, &h, "plain kernel TCP", None));
+    }
+    if wire {
+        res.wire.extend(wire_rows(ctx, &h, "plain kernel TCP"));
+    }
+
+    // 2. Client daemon only: the server host does not run tcpcrypt, the relay falls back.
+    if tput || conns {
+        let cd = Daemon::start(
+            &ctx.bins,
+            &h.client,
+            &dir,
+            "client",
+            None,
+            &["--route", &route],
+        )?;
+        if tput {
+            res.tput.push(tput_row(
+                ctx,
+                &h,
+                "tcpcryptd relaying plain (server without daemon)",
+                &[cd.pid()],
+                Some(&cd),
+                None,
+            ));
+        }
+        if conns {
+            res.conns
+                .push(conns_row(ctx, &h, "tcpcryptd relaying plain", None));
+        }
+        if let Err(e) = cd.stop() {
+            res.notes
+                .push(format!("client daemon (plain relay) stop: {e}"));
+        }
+    }
+
+    // 3. Both daemons, one AEAD each.
+    let mut fronts: Vec<String> = vec![
+        IPERF_PORT.to_string(),
+        CONN_PORT.to_string(),
+        RR_PORT.to_string(),
+    ];
+    fronts.extend(HOLD_PORTS.iter().map(u16::to_string));
+    let mut front_args = Vec::new();
+    for p in &fronts {
+        front_args.extend(["--front", p.as_str()]);
+    }
+    for (i, (label, aead)) in AEADS.iter().enumerate() {
+        if !(tput || (i == 0 && (conns || wire || hold))) {
+            continue;
+        }
+        ctx.check("encrypted runs")?;
+        let sd = Daemon::start(
+            &ctx.bins,
+            &h.server,
+            &dir,
+            "server",
+            Some(aead),
+            &front_args,
+        )?;
+        let cd = Daemon::start(
+            &ctx.bins,
+            &h.client,
+            &dir,
+            "client",
+            Some(aead),
+            &["--route", &route],
+        )?;
+        let pids = [cd.pid(), sd.pid()];
+        let perf = (i == 0).then_some("aes128");
+        if tput {
+            res.tput.push(tput_row(
+                ctx,
+                &h,
+                &format!("tcpcryptd encrypted, {label}"),
+                &pids,
+                Some(&cd),
+                perf,
+            ));
+        }
+        if i == 0 && conns {
+            res.conns.push(conns_row(
+                ctx,
+                &h,
+                "tcpcryptd encrypted, fresh X25519",
+                Some((&pids, "conns")),
+            ));
+        }
+        if i == 0 && wire {
+            res.wire
+                .extend(wire_rows(ctx, &h, "tcpcryptd encrypted, AES-128-GCM"));
+        }
+        if i == 0 && hold {
+            res.hold = hold_rows(ctx, &h, &cd, &sd);
+        }
+        for (who, d) in [("client", cd), ("server", sd)] {
+            if let Err(e) = d.stop() {
+                res.notes.push(format!("{who} daemon ({label}) stop: {e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
+    ctx.check("linkemu")?;
+    let h = Hosts::emu(&ctx.bins, 10)?;
+    let dir = TempDir::new()?;
+    let _conn = h.server_worker(&ctx.bins, &["serve", &CONN_PORT.to_string(), "1", "4"])?;
+    let rtt = netns_tests::ping_min_rtt(&h.client, h.server_addr(), 5)?;
+    res.emu_rtt_ms = Some(rtt.as_secs_f64() * 1e3);
+    res.ttfb.push(ttfb_row(ctx, &h, "plain kernel TCP"));
+    let sd = Daemon::start(
+        &ctx.bins,
+        &h.server,
+        &dir,
+        "server",
+        None,
+        &["--front", &CONN_PORT.to_string()],
+    )?;
+    let cd = Daemon::start(
+        &ctx.bins,
+        &h.client,
+        &dir,
+        "client",
+        None,
+        &["--route", &h.cidr()],
+    )?;
+    res.ttfb
+        .push(ttfb_row(ctx, &h, "tcpcryptd encrypted, fresh X25519"));
+    for (who, d) in [("client", cd), ("server", sd)] {
+        if let Err(e) = d.stop() {
+            res.notes.push(format!("{who} daemon (linkemu) stop: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Median of a TTFB row.
+pub(crate) fn ttfb_median(t: &Ttfb) -> Option<f64> {
+    median(&t.ms)
+}

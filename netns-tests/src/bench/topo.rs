@@ -1,0 +1,254 @@
+//! Bench topologies: a client and a server namespace joined by a veth pair, by the minimal
+//! TUN pump, or by `linkemu`; and `tcpcryptd` instances on either host.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netns_tests::{configure_link, unique_name, unique_subnet, Addrs, Child, Netns, TempDir};
+
+use crate::measure::BenchError;
+
+/// Paths of the binaries the bench runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Bins {
+    /// `tcpcryptd`.
+    pub(crate) daemon: PathBuf,
+    /// `linkemu`.
+    pub(crate) linkemu: PathBuf,
+    /// This binary (worker modes).
+    pub(crate) bench: PathBuf,
+}
+
+impl Bins {
+    /// The bench binary's path as a string.
+    pub(crate) fn bench(&self) -> String {
+        self.bench.to_string_lossy().into_owned()
+    }
+}
+
+/// Two hosts: `client` and `server` namespaces and the server's address.
+#[derive(Debug)]
+pub(crate) struct Hosts {
+    /// Client namespace.
+    pub(crate) client: Netns,
+    /// Server namespace.
+    pub(crate) server: Netns,
+    /// Client-side link name.
+    pub(crate) link_c: String,
+    /// Server-side link name.
+    pub(crate) link_s: String,
+    /// Address plan of the link (client = host 1, server = host 2).
+    pub(crate) subnet: u8,
+    /// The link's guard (veth or a process); dropped after the namespaces' users.
+    _link: LinkGuard,
+}
+
+/// Owns the link; the veth and linkemu guards are held only for their `Drop`.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum LinkGuard {
+    Veth(netns_tests::Veth),
+    Pump(Child),
+    Emu(netns_tests::LinkEmu),
+}
+
+impl Hosts {
+    fn namespaces() -> Result<(Netns, Netns), BenchError> {
+        let (c, s) = (Netns::new()?, Netns::new()?);
+        // Many short connections from one client: widen the port range, reuse TIME_WAIT.
+        c.sysctl("net.ipv4.ip_local_port_range", "1024 65535")?;
+        c.sysctl("net.ipv4.tcp_tw_reuse", "1")?;
+        for ns in [&c, &s] {
+            ns.sysctl("net.core.somaxconn", "65535")?;
+            ns.sysctl("net.ipv4.tcp_max_syn_backlog", "65535")?;
+        }
+        Ok((c, s))
+    }
+
+    /// Joined by a veth pair.
+    pub(crate) fn veth() -> Result<Self, BenchError> {
+        let (client, server) = Self::namespaces()?;
+        let v = netns_tests::Veth::new(&client, &server)?;
+        let subnet = v.addr_a().v4.octets()[2];
+        Ok(Self {
+            link_c: v.name_a().to_owned(),
+            link_s: v.name_b().to_owned(),
+            subnet,
+            client,
+            server,
+            _link: LinkGuard::Veth(v),
+        })
+    }
+
+    /// Joined by the minimal TUN pump (`bench pump`) at `mtu`.
+    pub(crate) fn pump(bins: &Bins, mtu: u16) -> Result<Self, BenchError> {
+        let (client, server) = Self::namespaces()?;
+        let base = unique_name('t');
+        let (a, b) = (format!("{base}a"), format!("{base}b"));
+        let mut cmd = Command::new(&bins.bench);
+        cmd.args([
+            "pump",
+            &a,
+            client.name(),
+            &b,
+            server.name(),
+            &mtu.to_string(),
+        ]);
+        let child = Child::spawn(cmd)?;
+        child.wait_line("READY", Duration::from_secs(20))?;
+        let subnet = unique_subnet();
+        configure_link(&client, &a, Addrs::plan(subnet, 1))?;
+        configure_link(&server, &b, Addrs::plan(subnet, 2))?;
+        Ok(Self {
+            client,
+            server,
+            link_c: a,
+            link_s: b,
+            subnet,
+            _link: LinkGuard::Pump(child),
+        })
+    }
+
+    /// Joined by `linkemu` with `delay_ms` each way.
+    pub(crate) fn emu(bins: &Bins, delay_ms: u64) -> Result<Self, BenchError> {
+        let (client, server) = Self::namespaces()?;
+        let imp = netns_tests::Impairments {
+            delay_ms,
+            ..Default::default()
+        };
+        let emu =
+            netns_tests::LinkEmu::start(&bins.linkemu.to_string_lossy(), &client, &server, imp)?;
+        let subnet = emu.addr_a().v4.octets()[2];
+        Ok(Self {
+            link_c: emu.name_a().to_owned(),
+            link_s: emu.name_b().to_owned(),
+            subnet,
+            client,
+            server,
+            _link: LinkGuard::Emu(emu),
+        })
+    }
+
+    /// The pid of the link's process (the TUN pump), if any.
+    pub(crate) fn link_pid(&self) -> Option<u32> {
+        match &self._link {
+            LinkGuard::Pump(c) => Some(c.id()),
+            _ => None,
+        }
+    }
+
+    /// The server's IPv4 address.
+    pub(crate) fn server_addr(&self) -> IpAddr {
+        Addrs::plan(self.subnet, 2).get(false)
+    }
+
+    /// The subnet as a CIDR for `--route`.
+    pub(crate) fn cidr(&self) -> String {
+        format!("10.201.{}.0/24", self.subnet)
+    }
+
+    /// Starts a bench worker (`bench MODE ARGS`) in the server namespace; waits for READY.
+    pub(crate) fn server_worker(&self, bins: &Bins, args: &[&str]) -> Result<Child, BenchError> {
+        let c = self.server.spawn(&bins.bench(), args)?;
+        c.wait_line("READY", Duration::from_secs(20))?;
+        Ok(c)
+    }
+}
+
+/// A running `tcpcryptd`, stopped with SIGTERM (killed if need be) on drop.
+#[derive(Debug)]
+pub(crate) struct Daemon {
+    child: Child,
+    ctl: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `tcpcryptd` in `ns` with its control socket and config in `dir`, plus `args`;
+    /// `aead` (config spelling), if given, is the only AEAD offered. Waits (bounded) until the
+    /// control socket answers.
+    pub(crate) fn start(
+        bins: &Bins,
+        ns: &Netns,
+        dir: &TempDir,
+        name: &str,
+        aead: Option<&str>,
+        args: &[&str],
+    ) -> Result<Self, BenchError> {
+        let ctl = dir.path().join(format!("{name}.sock"));
+        let cfg = dir.path().join(format!("{name}.toml"));
+        let mut toml = String::new();
+        if let Some(a) = aead {
+            toml.push_str(&format!("[crypto]\naead = [\"{a}\"]\n"));
+        }
+        std::fs::write(&cfg, toml).map_err(|source| BenchError::Io {
+            what: "write daemon config",
+            source,
+        })?;
+        let (ctl_s, cfg_s) = (ctl.to_string_lossy(), cfg.to_string_lossy());
+        let mut all = vec!["--control", &ctl_s, "--config", &cfg_s];
+        all.extend_from_slice(args);
+        let mut cmd = ns.command(&bins.daemon.to_string_lossy(), &all);
+        cmd.env("RUST_LOG", "warn");
+        let child = Child::spawn(cmd)?;
+        let d = Self { child, ctl };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while d.status().is_err() {
+            if Instant::now() > deadline {
+                return Err(BenchError::Step {
+                    what: "tcpcryptd start",
+                    detail: "control socket not answering after 30 s".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(d)
+    }
+
+    /// The daemon's pid (`ip netns exec` execs it in place).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The `status` answer's connection list.
+    pub(crate) fn status(&self) -> Result<Vec<serde_json::Value>, BenchError> {
+        control_status(&self.ctl)
+    }
+
+    /// SIGTERM, then a bounded wait for a clean exit.
+    pub(crate) fn stop(mut self) -> Result<(), BenchError> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let st = self.child.wait_exit(Duration::from_secs(20))?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(BenchError::Step {
+                what: "tcpcryptd stop",
+                detail: format!("exit {st}"),
+            })
+        }
+    }
+}
+
+fn control_status(ctl: &Path) -> Result<Vec<serde_json::Value>, BenchError> {
+    let io = |source| BenchError::Io {
+        what: "control socket",
+        source,
+    };
+    let mut s = UnixStream::connect(ctl).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
+    s.write_all(b"{\"cmd\":\"status\"}\n").map_err(io)?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).map_err(io)?;
+    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| BenchError::Step {
+        what: "control status JSON",
+        detail: e.to_string(),
+    })?;
+    Ok(v["connections"].as_array().cloned().unwrap_or_default())
+}
