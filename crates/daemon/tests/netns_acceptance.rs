@@ -19,6 +19,8 @@
 //! * 200 simultaneous connections (a barrier holds them all open) with per-connection
 //!   content checked.
 //! * ping and a UDP exchange (socat) to routed IPv4 and IPv6 addresses, through `tcpc0`.
+//! * A refusing destination (plain or fronted) is a refused connect for the application; a
+//!   silent one a timeout or unreachable.
 //!
 //! After each test both daemons get SIGTERM, must exit 0 and leave the namespace's links,
 //! rules, routes (all tables) and nftables tables as they were before the start.
@@ -752,5 +754,77 @@ fn accept_ping_and_udp_to_routed_addresses() {
         assert!(sent >= 4, "only {sent} packets entered tcpc0 (v6={v6})");
     }
     cd.stop(&client);
+    mark_ran(name).unwrap();
+}
+
+/// Connects to ADDR PORT with a 5 s timeout and prints `refused`, `reset`, `timeout`,
+/// `unreachable` (EHOSTUNREACH, ENETUNREACH), `connected`, `closed` or `error <repr>`.
+const CONNECT_PROBE: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(5)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.settimeout(5)
+    b = s.recv(1)
+    print("connected" if b else "closed", flush=True)
+except ConnectionRefusedError:
+    print("refused", flush=True)
+except ConnectionResetError:
+    print("reset", flush=True)
+except socket.timeout:
+    print("timeout", flush=True)
+except OSError as e:
+    print("unreachable" if e.errno in (113, 101) else "error %r" % (e,), flush=True)
+except Exception as e:
+    print("error %r" % (e,), flush=True)
+"#;
+
+fn probe(ns: &Netns, addr: IpAddr, port: u16) -> String {
+    let out = bounded(
+        ns,
+        20,
+        "python3",
+        &["-c", CONNECT_PROBE, &addr.to_string(), &port.to_string()],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Through `tcpc0`, a destination that refuses (no listener on the far host, or a fronted
+/// port whose service is not running) is a refused connect for the application, and one that never answers (an unused address of the routed
+/// subnet) is a connect timeout or, once the kernel's neighbour resolution gives up and
+/// reports it by ICMP, unreachable: never a connection that is accepted and then dies.
+#[test]
+fn accept_destination_refusal_and_timeout_reach_the_application() {
+    let name = "accept_destination_refusal_and_timeout_reach_the_application";
+    netns_gate!(name, &["nft", "python3", "timeout"]);
+    let client = Netns::new().unwrap();
+    let plain = Netns::new().unwrap();
+    let veth = Veth::new(&client, &plain).unwrap();
+    let dir = TempDir::new().unwrap();
+    let routes = route_args("--route", veth.addr_b());
+    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    // The far host runs a daemon fronting a port where no service listens; other ports are
+    // not fronted and reach its kernel directly.
+    let sd = Host::start(&plain, &dir.path().join("s.sock"), &["--front", "8081"]);
+    for v6 in [false, true] {
+        let addr = veth.addr_b().get(v6);
+        assert_eq!(probe(&client, addr, 9), "refused", "v6={v6}");
+        assert_eq!(probe(&client, addr, 8081), "refused", "fronted, v6={v6}");
+        let nobody: IpAddr = if v6 {
+            let mut seg = veth.addr_b().v6.segments();
+            seg[7] = 0x99;
+            std::net::Ipv6Addr::from(seg).into()
+        } else {
+            let mut o = veth.addr_b().v4.octets();
+            o[3] = 99;
+            std::net::Ipv4Addr::from(o).into()
+        };
+        let r = probe(&client, nobody, 80);
+        assert!(r == "timeout" || r == "unreachable", "v6={v6}: {r}");
+    }
+    cd.stop(&client);
+    sd.stop(&plain);
     mark_ran(name).unwrap();
 }
