@@ -187,7 +187,15 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     let client_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(client_id.len(), 66, "{client_id}");
     assert!(client_id.starts_with("23"), "{client_id}");
-    let _peer = srv.wait_line("peer ", Duration::from_secs(10)).unwrap();
+    // Fronting: the service sees the client host's real address (and, masquerade keeping
+    // ports in a fresh namespace, the application's port), not the stack's.
+    let peer = srv.wait_line("peer ", Duration::from_secs(10)).unwrap();
+    let app_port = local.rsplit(':').next().unwrap();
+    assert_eq!(
+        peer,
+        format!("peer {}:{app_port}", veth.addr_a().v4),
+        "service saw {peer}, app is {local}"
+    );
     let st = cli(&sctl, &["status", "--json"]);
     assert!(st.status.success());
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
