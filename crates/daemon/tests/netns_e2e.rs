@@ -1,52 +1,28 @@
 //! End to end through two daemons in network namespaces: a client host whose daemon routes
 //! the server's subnet through `tcpc0`, a server host whose daemon fronts the HTTP port,
 //! and the fallback to a server without the daemon. Smoke tests of the whole I/O shell with
-//! the relay engine; the acceptance suite of issue 4 lives in `netns-tests/`.
+//! the relay engine; the acceptance suite of issue 4 is `netns_acceptance.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use netns_tests::{http_transfer, mark_ran, netns_gate, Child, Netns, TempDir, Veth, HTTP_PORT};
+use netns_tests::{
+    http_transfer, mark_ran, netns_gate, Child, Daemon, Netns, TempDir, Veth, HTTP_PORT,
+};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_tcpcryptd");
 const CLI: &str = env!("CARGO_BIN_EXE_tcpcrypt");
 const TOOLS: &[&str] = &["nft", "curl", "python3"];
 
-fn start(ns: &Netns, control: &Path, extra: &[&str]) -> Child {
-    let mut args = vec!["--control", control.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let mut cmd = ns.command(DAEMON, &args);
-    cmd.env("RUST_LOG", "warn");
-    let d = Child::spawn(cmd).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if cli(control, &["status"]).status.success() {
-            return d;
-        }
-        assert!(Instant::now() < deadline, "tcpcryptd not ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn start(ns: &Netns, control: &Path, extra: &[&str]) -> Daemon {
+    Daemon::start(DAEMON, CLI, ns, control, extra).unwrap()
 }
 
-fn cli(control: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(CLI)
-        .arg("--control")
-        .arg(control)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stop(d: &mut Child) {
-    Command::new("kill")
-        .args(["-TERM", &d.id().to_string()])
-        .status()
-        .unwrap();
-    let st = d.wait_exit(Duration::from_secs(20)).unwrap();
+fn stop(d: Daemon) {
+    let st = d.stop().unwrap();
     assert_eq!(st.code(), Some(0));
 }
 
@@ -67,7 +43,7 @@ fn daemon_e2e_plain_fallback_http() {
     let veth = Veth::new(&client, &server).unwrap();
     let dir = TempDir::new().unwrap();
     let ctl = sock(&dir, "client.sock");
-    let mut d = start(&client, &ctl, &["--route", &subnet(&veth)]);
+    let d = start(&client, &ctl, &["--route", &subnet(&veth)]);
     let t = http_transfer(
         &server,
         &client,
@@ -78,7 +54,7 @@ fn daemon_e2e_plain_fallback_http() {
     )
     .unwrap();
     assert_eq!(t.sent_sha256, t.received_sha256);
-    stop(&mut d);
+    stop(d);
     mark_ran("daemon_e2e_plain_fallback_http").unwrap();
 }
 
@@ -162,8 +138,8 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     let dir = TempDir::new().unwrap();
     let (cctl, sctl) = (sock(&dir, "client.sock"), sock(&dir, "server.sock"));
     let port = HTTP_PORT.to_string();
-    let mut sd = start(&server, &sctl, &["--front", &port]);
-    let mut cd = start(&client, &cctl, &["--route", &subnet(&veth)]);
+    let sd = start(&server, &sctl, &["--front", &port]);
+    let cd = start(&client, &cctl, &["--route", &subnet(&veth)]);
     let server_addr = veth.addr_b().get(false);
     // A fronted service is reached at the kernel side of tcpc0, so it must listen on the
     // wildcard address (or on 10.77.0.1), not only on the host's external address.
@@ -181,7 +157,7 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     let local = words.next().unwrap().to_owned();
     assert_eq!(words.next(), Some("hello"));
     let remote = format!("{addr}:{port}");
-    let out = cli(&cctl, &["sessid", &local, &remote]);
+    let out = cd.cli(&["sessid", &local, &remote]).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "client sessid failed: {err}");
     let client_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -196,7 +172,7 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
         format!("peer {}:{app_port}", veth.addr_a().v4),
         "service saw {peer}, app is {local}"
     );
-    let st = cli(&sctl, &["status", "--json"]);
+    let st = sd.cli(&["status", "--json"]).unwrap();
     assert!(st.status.success());
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     let ids: Vec<&str> = v
@@ -209,7 +185,7 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
         ids.contains(&client_id.as_str()),
         "server ids {ids:?} vs {client_id}"
     );
-    let cst = cli(&cctl, &["status", "--json"]);
+    let cst = cd.cli(&["status", "--json"]).unwrap();
     let cv: serde_json::Value = serde_json::from_slice(&cst.stdout).unwrap();
     let row = cv
         .as_array()
@@ -223,8 +199,8 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     assert_eq!(row["cipher"], "aes-128-gcm");
     drop(cl);
     drop(srv);
-    stop(&mut cd);
-    stop(&mut sd);
+    stop(cd);
+    stop(sd);
     mark_ran("daemon_e2e_encrypted_http_and_equal_sessid").unwrap();
 }
 
@@ -241,7 +217,7 @@ fn daemon_e2e_require_refuses_plain_host() {
     let veth = Veth::new(&client, &server).unwrap();
     let dir = TempDir::new().unwrap();
     let ctl = sock(&dir, "client.sock");
-    let mut d = start(&client, &ctl, &["--require", &subnet(&veth)]);
+    let d = start(&client, &ctl, &["--require", &subnet(&veth)]);
     let r = http_transfer(
         &server,
         &client,
@@ -254,7 +230,7 @@ fn daemon_e2e_require_refuses_plain_host() {
         r.is_err(),
         "transfer to a plain host succeeded despite --require"
     );
-    stop(&mut d);
+    stop(d);
     mark_ran("daemon_e2e_require_refuses_plain_host").unwrap();
 }
 
@@ -267,10 +243,10 @@ fn daemon_e2e_encrypted_http_ipv6() {
     let dir = TempDir::new().unwrap();
     let (cctl, sctl) = (sock(&dir, "client.sock"), sock(&dir, "server.sock"));
     let port = HTTP_PORT.to_string();
-    let mut sd = start(&server, &sctl, &["--front", &port]);
-    let mut cd = start(&client, &cctl, &["--route", &subnet6(&veth)]);
+    let sd = start(&server, &sctl, &["--front", &port]);
+    let cd = start(&client, &cctl, &["--route", &subnet6(&veth)]);
     wildcard_transfer(&server, &client, veth.addr_b().get(true), 1 << 20, 11);
-    stop(&mut cd);
-    stop(&mut sd);
+    stop(cd);
+    stop(sd);
     mark_ran("daemon_e2e_encrypted_http_ipv6").unwrap();
 }
