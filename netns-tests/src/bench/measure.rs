@@ -134,26 +134,24 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Transmit counters of a link: bytes (including the 14-byte Ethernet header) and packets.
+/// Transmit counters of a link: bytes (on a TUN device: IP packets) and packets.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TxCounters {
     /// `tx_bytes`.
     pub(crate) bytes: u64,
     /// `tx_packets`.
     pub(crate) packets: u64,
+    /// `tx_dropped` (queue overflow: the link lost them).
+    pub(crate) dropped: u64,
 }
 
 impl TxCounters {
-    /// IP-layer bytes: `bytes` minus one Ethernet header per packet.
-    pub(crate) fn ip_bytes(self) -> u64 {
-        self.bytes.saturating_sub(14 * self.packets)
-    }
-
     /// Counter growth since `before`.
     pub(crate) fn since(self, before: Self) -> Self {
         Self {
             bytes: self.bytes.saturating_sub(before.bytes),
             packets: self.packets.saturating_sub(before.packets),
+            dropped: self.dropped.saturating_sub(before.dropped),
         }
     }
 
@@ -162,6 +160,7 @@ impl TxCounters {
         Self {
             bytes: self.bytes + o.bytes,
             packets: self.packets + o.packets,
+            dropped: self.dropped + o.dropped,
         }
     }
 }
@@ -176,7 +175,11 @@ pub(crate) fn tx_counters(ns: &Netns, dev: &str) -> Result<TxCounters, BenchErro
         })?;
     let tx = &v[0]["stats64"]["tx"];
     match (tx["bytes"].as_u64(), tx["packets"].as_u64()) {
-        (Some(bytes), Some(packets)) => Ok(TxCounters { bytes, packets }),
+        (Some(bytes), Some(packets)) => Ok(TxCounters {
+            bytes,
+            packets,
+            dropped: tx["dropped"].as_u64().unwrap_or(0),
+        }),
         _ => Err(BenchError::Step {
             what: "ip -s -j link: no stats64.tx",
             detail: String::from_utf8_lossy(&out.stdout).into_owned(),

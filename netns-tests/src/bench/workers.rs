@@ -277,7 +277,7 @@ const HOLD_USAGE: &str = "bench hold ADDR:PORT COUNT THREADS";
 
 /// `hold ADDR:PORT COUNT THREADS`: opens COUNT connections (THREADS in parallel, each
 /// completing a 1-byte exchange so the path is end to end), keeps them idle, prints
-/// `HELD ok=N fail=M secs=S` and sleeps until stdin closes. A thread stops after 20 failures.
+/// `HELD ok=N fail=M secs=S` and sleeps until stdin closes. A thread stops after 5 failures.
 fn hold(args: &[String]) -> Result<(), WorkerError> {
     let addr = parse_addr(args, HOLD_USAGE)?;
     let count: u64 = arg(args, 1, HOLD_USAGE)?;
@@ -288,7 +288,7 @@ fn hold(args: &[String]) -> Result<(), WorkerError> {
             let n = count / threads + u64::from(t < count % threads);
             std::thread::spawn(move || {
                 let (mut held, mut fail) = (Vec::new(), 0u64);
-                while (held.len() as u64) < n && fail < 20 {
+                while (held.len() as u64) < n && fail < 5 {
                     match hold_one(addr) {
                         Ok(s) => held.push(s),
                         Err(_) => fail += 1,
