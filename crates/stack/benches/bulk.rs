@@ -9,11 +9,15 @@ use stack::{
 
 const LEN: usize = 4 << 20;
 
-fn transfer(len: usize) {
+fn transfer(mtu: usize, len: usize) {
     let a_addr = IpAddress::v4(10, 0, 0, 1);
     let b_addr = IpAddress::v4(10, 0, 0, 2);
-    let mut a = Stack::new(StackConfig::new(vec![a_addr], [1; 32]));
-    let mut b = Stack::new(StackConfig::new(vec![b_addr], [2; 32]));
+    let mut ca = StackConfig::new(vec![a_addr], [1; 32]);
+    ca.mtu = mtu;
+    let mut cb = StackConfig::new(vec![b_addr], [2; 32]);
+    cb.mtu = mtu;
+    let mut a = Stack::new(ca);
+    let mut b = Stack::new(cb);
     b.listen(
         ListenAddr {
             addr: None,
@@ -31,7 +35,7 @@ fn transfer(len: usize) {
         )
         .unwrap();
     let data = vec![0x5au8; 64 * 1024];
-    let mut buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; mtu];
     let mut rbuf = vec![0u8; 64 * 1024];
     let mut ib = None;
     let (mut sent, mut got) = (0usize, 0usize);
@@ -81,9 +85,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("bulk");
     g.throughput(Throughput::Bytes(LEN as u64));
     g.sample_size(10);
-    g.bench_function("two_stacks_in_memory_4MiB", |bch| {
-        bch.iter(|| transfer(LEN))
-    });
+    for mtu in [1500usize, 65535] {
+        g.bench_function(format!("two_stacks_in_memory_4MiB_mtu{mtu}"), |bch| {
+            bch.iter(|| transfer(mtu, LEN))
+        });
+    }
     g.finish();
 }
 

@@ -836,7 +836,14 @@ impl Stack {
             c.abort();
             c.events.push(Event::Aborted);
         }
-        let events: Vec<Event> = std::mem::take(&mut c.events);
+        // Move the connection's events without allocating (its vector keeps its capacity).
+        for e in c.events.drain(..) {
+            if self.events.len() >= self.config.max_events {
+                self.stats.events_dropped += 1;
+            } else {
+                self.events.push_back((id, e));
+            }
+        }
         let leaving_half_open = slot.half_open && c.state != State::SynReceived;
         let ended = c.state == State::Closed;
         let rst = if ended && c.rst_on_end {
@@ -862,9 +869,6 @@ impl Stack {
                 self.deadlines.insert((new, id.index));
             }
             slot.deadline = deadline;
-        }
-        for e in events {
-            self.push_event(id, e);
         }
         if let Some((t, sq, ack)) = rst {
             self.queue_rst(&t, sq, Some(ack));

@@ -4,13 +4,12 @@
 //! Segment arrival lives in `input.rs`, segment generation in `output.rs`, timers in
 //! `timers.rs` (handlers) and `timer.rs` (table).
 
-use std::collections::VecDeque;
-
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpEndpoint, TcpSeqNumber};
 
 use super::cc::CongestionController;
 use super::reassembly::Reassembly;
+use super::ring::Ring;
 use super::rto::RttEstimator;
 use super::sack::Scoreboard;
 use super::seq;
@@ -140,12 +139,13 @@ pub struct Conn {
     pub(crate) snd: SendSeq,
     pub(crate) rcv: RecvSeq,
     /// Unacknowledged and unsent data; byte 0 has sequence `buf_seq`.
-    pub(crate) send_buf: VecDeque<u8>,
+    pub(crate) send_buf: Ring,
     pub(crate) buf_seq: TcpSeqNumber,
     /// The application closed its sending side: a FIN follows the data.
     pub(crate) fin_queued: bool,
-    /// In-order received data not yet read.
-    pub(crate) recv_buf: VecDeque<u8>,
+    /// In-order received data not yet read; out-of-order text staged above it at its
+    /// offset from `RCV.NXT` (ranges in `ooo`).
+    pub(crate) recv_buf: Ring,
     pub(crate) ooo: Reassembly,
     /// Sequence number of the peer's FIN once seen (possibly ahead of `RCV.NXT`).
     pub(crate) peer_fin: Option<TcpSeqNumber>,
@@ -218,6 +218,13 @@ fn default_mss(tuple: &Tuple) -> u16 {
     }
 }
 
+/// Receive ring size: the buffer plus the rounding of a scaled window (RFC 7323 §2.3: the
+/// advertised right edge is rounded up to a multiple of `2^shift`, and all accepted text,
+/// in order or not, lies below it).
+pub(crate) fn recv_ring_capacity(recv_buffer: usize, shift: u8) -> usize {
+    recv_buffer + (1usize << shift) - 1
+}
+
 /// Smallest window shift such that `buf` fits 16 bits (RFC 7323 §2.3, at most 14).
 pub(crate) fn shift_for(buf: usize) -> u8 {
     let mut s = 0u8;
@@ -261,10 +268,10 @@ impl Conn {
                 adv: zero,
                 shift: 0,
             },
-            send_buf: VecDeque::new(),
+            send_buf: Ring::new(p.cfg.send_buffer),
             buf_seq: seq::add(p.iss, 1),
             fin_queued: false,
-            recv_buf: VecDeque::new(),
+            recv_buf: Ring::new(recv_ring_capacity(p.cfg.recv_buffer, 0)),
             ooo,
             peer_fin: None,
             eof: false,
@@ -386,7 +393,7 @@ impl Conn {
         }
         self.state = State::Closed;
         self.timers.stop_all();
-        self.send_buf = VecDeque::new();
+        self.send_buf = Ring::new(0);
         self.ooo = Reassembly::new(0);
     }
 
@@ -399,7 +406,9 @@ impl Conn {
             self.end = Some(EndReason::Closed);
             self.emit(Event::Closed);
         }
-        self.send_buf = VecDeque::new();
+        self.send_buf = Ring::new(0);
+        self.ooo = Reassembly::new(0);
+        self.recv_buf.release_if_empty(false);
     }
 
     // ---- application operations (RFC 9293 §3.10.2–3.10.6) ----
@@ -413,9 +422,7 @@ impl Conn {
         if !open || self.fin_queued {
             return 0;
         }
-        let room = self.cfg.send_buffer.saturating_sub(self.send_buf.len());
-        let n = room.min(data.len());
-        self.send_buf.extend(data.iter().take(n));
+        let n = self.send_buf.push(data);
         if n < data.len() {
             self.writable_wanted = true;
         }
@@ -426,16 +433,11 @@ impl Conn {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError> {
         self.readable_pending = false;
         if !self.recv_buf.is_empty() {
-            let n = buf.len().min(self.recv_buf.len());
-            for (dst, src) in buf.iter_mut().zip(self.recv_buf.drain(..n)) {
-                *dst = src;
-            }
+            let n = self.recv_buf.read(buf);
             if self.state.synchronized() && !self.eof && self.window_opened() {
                 self.ack_now = true;
             }
-            if self.recv_buf.is_empty() {
-                self.recv_buf = VecDeque::new();
-            }
+            self.recv_buf.release_if_empty(!self.ooo.is_empty());
             return Ok(n);
         }
         if self.eof {
@@ -541,8 +543,8 @@ mod tests {
             "{}",
             core::mem::size_of::<Conn>()
         );
-        assert_eq!(c.send_buf.capacity(), 0);
-        assert_eq!(c.recv_buf.capacity(), 0);
+        assert_eq!(c.send_buf.allocated(), 0);
+        assert_eq!(c.recv_buf.allocated(), 0);
         assert_eq!(shift_for(65_535), 0);
         assert_eq!(shift_for(65_536), 1);
         assert_eq!(shift_for(usize::MAX), 14);

@@ -76,6 +76,10 @@ impl Conn {
         }
         let mss = u16::try_from(self.smss_data()).unwrap_or(u16::MAX);
         self.cc.on_mss_update(mss);
+        if self.recv_buf.is_empty() && self.ooo.is_empty() {
+            let cap = super::conn::recv_ring_capacity(self.cfg.recv_buffer, self.rcv.shift);
+            self.recv_buf = super::ring::Ring::new(cap);
+        }
     }
 
     /// Payload bytes in a full segment after the options every segment carries.
@@ -402,10 +406,8 @@ impl Conn {
             let flight_before = u64::from(self.flight());
             let acked = seq::dist(ack, self.snd.una);
             let data_acked = (seq::dist(ack, self.buf_seq) as usize).min(self.send_buf.len());
-            self.send_buf.drain(..data_acked);
-            if self.send_buf.is_empty() {
-                self.send_buf = std::collections::VecDeque::new();
-            }
+            self.send_buf.consume(data_acked);
+            self.send_buf.release_if_empty(false);
             self.buf_seq = seq::add(self.buf_seq, seq::len32(data_acked));
             self.snd.una = ack;
             if seq::lt(self.snd.nxt, ack) {
@@ -506,14 +508,24 @@ impl Conn {
         psh: bool,
         ctx: &mut Ctx<'_>,
     ) {
+        // Text goes into the receive ring at its offset from RCV.NXT (0 when in order).
+        let base = self.recv_buf.len();
+        let off = base + seq::dist(sq, self.rcv.nxt) as usize;
+        let fits = self.recv_buf.capacity().saturating_sub(off);
+        let payload = payload.get(..payload.len().min(fits)).unwrap_or(&[]);
+        if payload.is_empty() {
+            ctx.stats.ooo_dropped += 1;
+            self.ack_now = true;
+            return;
+        }
         if sq == self.rcv.nxt {
-            self.recv_buf.extend(payload.iter());
+            self.recv_buf.write_at(off, payload);
+            self.recv_buf.commit(payload.len());
             self.rcv.nxt = seq::add(self.rcv.nxt, seq::len32(payload.len()));
             if !self.ooo.is_empty() {
-                let recv_buf = &mut self.recv_buf;
-                self.rcv.nxt = self
-                    .ooo
-                    .drain_in_order(self.rcv.nxt, |d| recv_buf.extend(d.iter()));
+                let nxt = self.ooo.take_in_order(self.rcv.nxt);
+                self.recv_buf.commit(seq::dist(nxt, self.rcv.nxt) as usize);
+                self.rcv.nxt = nxt;
                 // A hole was filled (or remains): ACK at once (RFC 5681 §4.2).
                 self.ack_now = true;
             }
@@ -527,7 +539,13 @@ impl Conn {
             }
             self.notify_readable();
         } else {
-            if self.ooo.insert(sq, payload).is_err() {
+            let ring = &mut self.recv_buf;
+            let nxt = self.rcv.nxt;
+            let stored = self.ooo.insert(sq, payload.len(), |s, o, n| {
+                let at = base + seq::dist(s, nxt) as usize;
+                ring.write_at(at, payload.get(o..o + n).unwrap_or(&[]));
+            });
+            if stored.is_err() {
                 ctx.stats.ooo_dropped += 1;
             }
             self.ack_now = true;

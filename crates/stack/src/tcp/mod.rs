@@ -7,6 +7,7 @@ pub(crate) mod input;
 pub(crate) mod output;
 pub mod reassembly;
 pub mod rfc5961;
+pub mod ring;
 pub mod rto;
 pub mod sack;
 pub mod segment;

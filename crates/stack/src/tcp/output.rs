@@ -267,8 +267,7 @@ impl Conn {
         }
         let offset = seq::dist(start, self.buf_seq) as usize;
         let window = self.window_field(false);
-        let (a, b) = self.send_buf.as_slices();
-        let (p1, p2) = slice_range(a, b, offset, len);
+        let (p1, p2) = self.send_buf.slices(offset, len);
         let hdr = OutHeader {
             seq: start,
             ack: self.rcv.nxt,
@@ -357,19 +356,5 @@ impl Conn {
             window: 0,
         };
         segment::emit(buf, &self.tuple, &hdr, &OutOptions::default(), (&[], &[]))
-    }
-}
-
-/// `len` bytes starting at `offset` of the concatenation `a ++ b`, as two slices.
-fn slice_range<'a>(a: &'a [u8], b: &'a [u8], offset: usize, len: usize) -> (&'a [u8], &'a [u8]) {
-    if offset >= a.len() {
-        let s = offset - a.len();
-        let e = (s + len).min(b.len());
-        (&[], b.get(s..e).unwrap_or(&[]))
-    } else {
-        let e1 = (offset + len).min(a.len());
-        let first = a.get(offset..e1).unwrap_or(&[]);
-        let rest = len - first.len();
-        (first, b.get(..rest.min(b.len())).unwrap_or(&[]))
     }
 }

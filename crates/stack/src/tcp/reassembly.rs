@@ -1,35 +1,25 @@
-//! Out-of-order segment queue (RFC 9293 §3.10.7.4 "segment text", RFC 2018 §4 for the
-//! blocks it reports). Bounded: at most `max_chunks` stored pieces, and every byte lies
-//! inside the receive window, so memory never exceeds the receive buffer.
+//! Out-of-order segment bookkeeping (RFC 9293 §3.10.7.4 "segment text", RFC 2018 §4 for the
+//! blocks it reports). The bytes themselves live in the receive ring at their sequence
+//! offset above `RCV.NXT` (see `ring.rs`); this queue only records which sequence ranges
+//! are stored. Bounded: at most `max_chunks` disjoint ranges, and every byte lies inside
+//! the receive window, so memory never exceeds the receive buffer.
 
 use smoltcp::wire::TcpSeqNumber;
 
 use super::seq;
 
-/// One stored piece, `[start, start + data.len())`.
-#[derive(Debug, Clone)]
-struct Chunk {
-    start: TcpSeqNumber,
-    data: Vec<u8>,
-}
-
-impl Chunk {
-    fn end(&self) -> TcpSeqNumber {
-        seq::add(self.start, seq::len32(self.data.len()))
-    }
-}
-
 /// Why a segment was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The piece limit is reached (RFC 2018 §8 "reneging" is the peer's problem).
+    /// The range limit is reached (RFC 2018 §8 "reneging" is the peer's problem).
     TooManyChunks,
 }
 
-/// Out-of-order data above `RCV.NXT`, non-overlapping and sorted.
+/// Out-of-order ranges above `RCV.NXT`: sorted, disjoint and not adjacent (touching ranges
+/// are merged).
 #[derive(Debug, Clone, Default)]
 pub struct Reassembly {
-    chunks: Vec<Chunk>,
+    ranges: Vec<(TcpSeqNumber, TcpSeqNumber)>,
     max_chunks: usize,
     bytes: usize,
     /// Start of the most recently stored piece (RFC 2018 §4: first SACK block).
@@ -37,10 +27,10 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    /// An empty queue holding at most `max_chunks` pieces.
+    /// An empty queue holding at most `max_chunks` disjoint ranges.
     pub fn new(max_chunks: usize) -> Self {
         Reassembly {
-            chunks: Vec::new(),
+            ranges: Vec::new(),
             max_chunks,
             bytes: 0,
             last: None,
@@ -49,7 +39,7 @@ impl Reassembly {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.ranges.is_empty()
     }
 
     /// Bytes stored.
@@ -57,100 +47,82 @@ impl Reassembly {
         self.bytes
     }
 
-    /// Store `data` at `start`, keeping only the bytes not yet stored. The caller has
-    /// already trimmed it to the window and to `start > RCV.NXT`.
-    pub fn insert(&mut self, start: TcpSeqNumber, data: &[u8]) -> Result<(), Refused> {
-        let mut pieces: Vec<(TcpSeqNumber, &[u8])> = Vec::new();
-        let mut cur = start;
-        let mut rest = data;
-        let end = seq::add(start, seq::len32(data.len()));
-        for c in &self.chunks {
-            if rest.is_empty() {
-                break;
-            }
-            if seq::le(c.end(), cur) {
-                continue;
-            }
-            if seq::ge(c.start, end) {
-                break;
-            }
-            if seq::lt(cur, c.start) {
-                let n = seq::dist(c.start, cur) as usize;
-                let (head, tail) = rest.split_at(n.min(rest.len()));
-                pieces.push((cur, head));
-                rest = tail;
-                cur = c.start;
-            }
-            // Skip the overlap with c.
-            let skip = (seq::dist(c.end(), cur) as usize).min(rest.len());
-            rest = rest.get(skip..).unwrap_or(&[]);
-            cur = seq::add(cur, seq::len32(skip));
-        }
-        if !rest.is_empty() {
-            pieces.push((cur, rest));
-        }
-        if pieces.is_empty() {
-            self.last = Some(start);
+    /// Record `len` bytes at `start`. `store(seq, offset, n)` is called for each piece
+    /// `[seq, seq + n)` not stored yet (its bytes are `offset..offset + n` of the segment
+    /// text): bytes already stored are kept, as before. The caller has already trimmed the
+    /// segment to the window and to `start > RCV.NXT`. Nothing is stored when refused.
+    pub fn insert(
+        &mut self,
+        start: TcpSeqNumber,
+        len: usize,
+        mut store: impl FnMut(TcpSeqNumber, usize, usize),
+    ) -> Result<(), Refused> {
+        if len == 0 {
             return Ok(());
         }
-        if self.chunks.len() + pieces.len() > self.max_chunks {
+        let end = seq::add(start, seq::len32(len));
+        // Ranges [i0, i1) overlap or touch [start, end) and merge with it.
+        let i0 = self
+            .ranges
+            .iter()
+            .position(|r| seq::ge(r.1, start))
+            .unwrap_or(self.ranges.len());
+        let i1 = self
+            .ranges
+            .iter()
+            .skip(i0)
+            .position(|r| seq::gt(r.0, end))
+            .map_or(self.ranges.len(), |k| i0 + k);
+        let merged = i1 - i0;
+        if self.ranges.len() + 1 - merged > self.max_chunks {
             return Err(Refused::TooManyChunks);
         }
-        for (s, d) in pieces {
-            let pos = self
-                .chunks
-                .iter()
-                .position(|c| seq::gt(c.start, s))
-                .unwrap_or(self.chunks.len());
-            self.bytes += d.len();
-            self.chunks.insert(
-                pos,
-                Chunk {
-                    start: s,
-                    data: d.to_vec(),
-                },
-            );
+        let mut cur = start;
+        let mut lo = start;
+        let mut hi = end;
+        for r in self.ranges.get(i0..i1).unwrap_or(&[]) {
+            if seq::lt(cur, r.0) {
+                let n = seq::dist(r.0, cur) as usize;
+                store(cur, seq::dist(cur, start) as usize, n);
+                self.bytes += n;
+            }
+            cur = seq::max(cur, r.1);
+            lo = seq::min(lo, r.0);
+            hi = seq::max(hi, r.1);
         }
+        if seq::lt(cur, end) {
+            let n = seq::dist(end, cur) as usize;
+            store(cur, seq::dist(cur, start) as usize, n);
+            self.bytes += n;
+        }
+        self.ranges.splice(i0..i1, [(lo, hi)]);
         self.last = Some(start);
         Ok(())
     }
 
-    /// Remove and hand over every byte that is now in order at `rcv_nxt`; returns the new
-    /// `RCV.NXT`.
-    pub fn drain_in_order(
-        &mut self,
-        mut rcv_nxt: TcpSeqNumber,
-        mut sink: impl FnMut(&[u8]),
-    ) -> TcpSeqNumber {
-        while let Some(c) = self.chunks.first() {
-            if seq::gt(c.start, rcv_nxt) {
+    /// Forget every range that is now in order at `rcv_nxt` (its bytes are already in
+    /// place behind the in-order data); returns the new `RCV.NXT`.
+    pub fn take_in_order(&mut self, mut rcv_nxt: TcpSeqNumber) -> TcpSeqNumber {
+        let mut k = 0;
+        for r in &self.ranges {
+            if seq::gt(r.0, rcv_nxt) {
                 break;
             }
-            let c = self.chunks.remove(0);
-            self.bytes -= c.data.len();
-            let skip = seq::dist(rcv_nxt, c.start) as usize;
-            if let Some(tail) = c.data.get(skip..) {
-                if !tail.is_empty() {
-                    sink(tail);
-                    rcv_nxt = seq::add(rcv_nxt, seq::len32(tail.len()));
-                }
-            }
+            self.bytes = self.bytes.saturating_sub(seq::dist(r.1, r.0) as usize);
+            rcv_nxt = seq::max(rcv_nxt, r.1);
+            k += 1;
         }
-        if self.chunks.is_empty() {
+        self.ranges.drain(..k);
+        if self.ranges.is_empty() {
             self.last = None;
+            self.bytes = 0;
         }
         rcv_nxt
     }
 
     /// Contiguous ranges, most recently updated first, at most `max` (RFC 2018 §4).
     pub fn sack_blocks(&self, max: usize) -> Vec<(TcpSeqNumber, TcpSeqNumber)> {
-        let mut ranges: Vec<(TcpSeqNumber, TcpSeqNumber)> = Vec::new();
-        for c in &self.chunks {
-            match ranges.last_mut() {
-                Some(r) if r.1 == c.start => r.1 = c.end(),
-                _ => ranges.push((c.start, c.end())),
-            }
-        }
+        let mut ranges = self.ranges.clone();
         if let Some(last) = self.last {
             if let Some(i) = ranges
                 .iter()
@@ -174,41 +146,58 @@ mod tests {
         TcpSeqNumber(v)
     }
 
+    /// Insert `data` at `start` into `r`, writing new pieces into a flat model of the
+    /// receive buffer indexed by sequence number.
+    fn put(r: &mut Reassembly, buf: &mut [u8; 64], start: i32, data: &[u8]) -> Result<(), Refused> {
+        r.insert(s(start), data.len(), |sq, off, n| {
+            let at = sq.0 as usize;
+            buf[at..at + n].copy_from_slice(&data[off..off + n]);
+        })
+    }
+
     #[test]
     fn overlapping_inserts_reassemble() {
         let mut r = Reassembly::new(8);
-        r.insert(s(10), b"klmno").unwrap();
-        r.insert(s(5), b"fghijklm").unwrap();
-        r.insert(s(20), b"uv").unwrap();
+        let mut buf = [0u8; 64];
+        put(&mut r, &mut buf, 10, b"klmno").unwrap();
+        put(&mut r, &mut buf, 5, b"FGHIJKLM").unwrap();
+        put(&mut r, &mut buf, 20, b"uv").unwrap();
         assert_eq!(r.bytes(), 12);
         assert_eq!(r.sack_blocks(4), vec![(s(20), s(22)), (s(5), s(15))]);
-        let mut out = Vec::new();
-        let nxt = r.drain_in_order(s(0), |d| out.extend_from_slice(d));
-        assert_eq!(nxt, s(0));
-        let nxt = r.drain_in_order(s(7), |d| out.extend_from_slice(d));
-        assert_eq!(nxt, s(15));
-        assert_eq!(out, b"hijklmno");
+        // Bytes already stored are kept; only the gap 5..10 came from the second segment.
+        assert_eq!(&buf[5..15], b"FGHIJklmno");
+        assert_eq!(r.take_in_order(s(0)), s(0));
+        assert_eq!(r.take_in_order(s(7)), s(15));
+        assert_eq!(r.bytes(), 2);
         assert_eq!(r.sack_blocks(4), vec![(s(20), s(22))]);
+        assert_eq!(r.take_in_order(s(22)), s(22));
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
     }
 
     #[test]
     fn bounded() {
         let mut r = Reassembly::new(2);
-        r.insert(s(10), b"a").unwrap();
-        r.insert(s(20), b"b").unwrap();
-        assert_eq!(r.insert(s(30), b"c"), Err(Refused::TooManyChunks));
-        // A duplicate needs no new piece.
-        r.insert(s(10), b"a").unwrap();
+        let mut buf = [0u8; 64];
+        put(&mut r, &mut buf, 10, b"a").unwrap();
+        put(&mut r, &mut buf, 20, b"b").unwrap();
+        assert_eq!(put(&mut r, &mut buf, 30, b"c"), Err(Refused::TooManyChunks));
+        // A duplicate needs no new range; nor does a piece extending a range.
+        put(&mut r, &mut buf, 10, b"a").unwrap();
+        put(&mut r, &mut buf, 11, b"x").unwrap();
+        assert_eq!(r.sack_blocks(4), vec![(s(10), s(12)), (s(20), s(21))]);
+        // Filling the gap merges two ranges into one.
+        put(&mut r, &mut buf, 12, b"cdefghij").unwrap();
+        assert_eq!(r.sack_blocks(4), vec![(s(10), s(21))]);
+        assert_eq!(&buf[10..21], b"axcdefghijb");
     }
 
     #[test]
     fn wraps_around_zero() {
         let mut r = Reassembly::new(4);
-        r.insert(s(-2), b"ab").unwrap();
-        r.insert(s(0), b"cd").unwrap();
+        r.insert(s(-2), 2, |_, _, _| {}).unwrap();
+        r.insert(s(0), 2, |_, _, _| {}).unwrap();
         assert_eq!(r.sack_blocks(4), vec![(s(-2), s(2))]);
-        let mut out = Vec::new();
-        assert_eq!(r.drain_in_order(s(-2), |d| out.extend_from_slice(d)), s(2));
-        assert_eq!(out, b"abcd");
+        assert_eq!(r.take_in_order(s(-2)), s(2));
     }
 }

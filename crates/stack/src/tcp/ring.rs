@@ -1,0 +1,255 @@
+//! A byte ring buffer for the send and receive queues (RFC 9293 §3.3.1: the send buffer
+//! holds unacknowledged and unsent data, the receive buffer in-order data not yet read and,
+//! above it, out-of-order segment text placed at its sequence offset).
+//!
+//! Data moves with `copy_from_slice` over at most two contiguous parts. The storage is
+//! allocated on the first write, at the full capacity (so it never moves afterwards), and
+//! released by [`Ring::release_if_empty`] once nothing is stored: an idle connection holds
+//! no buffer memory. The backing `Vec` grows its initialised length with the writes instead
+//! of being zero-filled up front.
+
+/// A bounded byte ring. Logical offset 0 is the oldest readable byte; `len` bytes are
+/// readable; bytes above `len` (up to the capacity) may hold staged data that
+/// [`Ring::commit`] makes readable.
+#[derive(Debug, Clone, Default)]
+pub struct Ring {
+    buf: Vec<u8>,
+    cap: usize,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    /// An empty ring of `cap` bytes; nothing is allocated yet.
+    pub fn new(cap: usize) -> Ring {
+        Ring {
+            buf: Vec::new(),
+            cap,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Readable bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is readable.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Capacity in bytes (allocated or not).
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Bytes of heap memory held now.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Room for more readable bytes.
+    pub fn free(&self) -> usize {
+        self.cap - self.len
+    }
+
+    /// Physical index of logical offset `off` (`off < cap`).
+    fn phys(&self, off: usize) -> usize {
+        let p = self.head + off;
+        if p >= self.cap {
+            p - self.cap
+        } else {
+            p
+        }
+    }
+
+    /// Copy `data` to physical position `p` (the range lies inside `[0, cap)`), growing the
+    /// initialised part of the backing vector as needed.
+    fn put(&mut self, p: usize, data: &[u8]) {
+        let init = self.buf.len();
+        if p > init {
+            // Only out-of-order data staged beyond a gap lands past the initialised end.
+            self.buf.resize(p, 0);
+        }
+        let init = self.buf.len();
+        let inside = init.saturating_sub(p).min(data.len());
+        let (a, b) = data.split_at(inside);
+        if let Some(dst) = self.buf.get_mut(p..p + inside) {
+            dst.copy_from_slice(a);
+        }
+        self.buf.extend_from_slice(b);
+    }
+
+    /// Write `data` at logical offset `off` without making it readable. Returns false (and
+    /// writes nothing) if it does not fit below the capacity.
+    pub fn write_at(&mut self, off: usize, data: &[u8]) -> bool {
+        let Some(end) = off.checked_add(data.len()) else {
+            return false;
+        };
+        if end > self.cap {
+            return false;
+        }
+        if data.is_empty() {
+            return true;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = Vec::with_capacity(self.cap);
+        }
+        let p = self.phys(off);
+        let first = (self.cap - p).min(data.len());
+        let (a, b) = data.split_at(first);
+        self.put(p, a);
+        if !b.is_empty() {
+            self.put(0, b);
+        }
+        true
+    }
+
+    /// Make `n` staged bytes above the readable ones readable (at most up to capacity).
+    pub fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.cap);
+    }
+
+    /// Append as much of `data` as fits; returns the count taken.
+    pub fn push(&mut self, data: &[u8]) -> usize {
+        let n = self.free().min(data.len());
+        let part = data.get(..n).unwrap_or(&[]);
+        if self.write_at(self.len, part) {
+            self.commit(n);
+            n
+        } else {
+            0
+        }
+    }
+
+    /// The readable bytes `[off, off + n)` (clipped to the readable length) as at most two
+    /// slices.
+    pub fn slices(&self, off: usize, n: usize) -> (&[u8], &[u8]) {
+        if off >= self.len {
+            return (&[], &[]);
+        }
+        let n = n.min(self.len - off);
+        let p = self.phys(off);
+        let first = (self.cap - p).min(n);
+        let a = self.buf.get(p..p + first).unwrap_or(&[]);
+        let b = self.buf.get(..n - first).unwrap_or(&[]);
+        (a, b)
+    }
+
+    /// Drop `n` readable bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        if n == 0 {
+            return;
+        }
+        self.head = self.phys(n);
+        self.len -= n;
+    }
+
+    /// Copy readable bytes into `out` and drop them; returns the count.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let (a, b) = self.slices(0, out.len());
+        let (n1, n2) = (a.len(), b.len());
+        if let Some(dst) = out.get_mut(..n1) {
+            dst.copy_from_slice(a);
+        }
+        if let Some(dst) = out.get_mut(n1..n1 + n2) {
+            dst.copy_from_slice(b);
+        }
+        self.consume(n1 + n2);
+        n1 + n2
+    }
+
+    /// Free the storage if nothing is readable and `staged` (the caller's knowledge of
+    /// data above the readable bytes) is false. Also rewinds to offset 0 when empty.
+    pub fn release_if_empty(&mut self, staged: bool) {
+        if self.len == 0 && !staged {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn lazy_allocation_and_release() {
+        let mut r = Ring::new(8);
+        assert_eq!(r.allocated(), 0);
+        assert_eq!(r.push(b"abcdef"), 6);
+        assert!(r.allocated() >= 8);
+        let mut out = [0u8; 4];
+        assert_eq!(r.read(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        // Wraps: 2 left, 6 free.
+        assert_eq!(r.push(b"ghijklmn"), 6);
+        assert_eq!(r.slices(0, 8), (&b"efgh"[..], &b"ijkl"[..]));
+        assert_eq!(r.slices(3, 3), (&b"h"[..], &b"ij"[..]));
+        assert_eq!(r.slices(5, 9), (&b"jkl"[..], &[][..]));
+        r.consume(8);
+        r.release_if_empty(true);
+        assert!(r.allocated() > 0);
+        r.release_if_empty(false);
+        assert_eq!(r.allocated(), 0);
+    }
+
+    #[test]
+    fn staged_writes_become_readable_on_commit() {
+        let mut r = Ring::new(10);
+        assert!(r.write_at(4, b"efg"));
+        assert!(!r.write_at(8, b"xyz"));
+        assert!(r.write_at(0, b"abcd"));
+        r.commit(7);
+        let mut out = [0u8; 10];
+        assert_eq!(r.read(&mut out), 7);
+        assert_eq!(&out[..7], b"abcdefg");
+    }
+
+    proptest! {
+        /// The ring behaves like a `VecDeque<u8>` under pushes, partial reads, consumes
+        /// and reads of arbitrary ranges.
+        #[test]
+        fn matches_vecdeque(cap in 1usize..64, ops in proptest::collection::vec((0u8..4, 0usize..80), 0..200)) {
+            let mut r = Ring::new(cap);
+            let mut m: VecDeque<u8> = VecDeque::new();
+            let mut next = 0u8;
+            for (op, n) in ops {
+                match op {
+                    0 => {
+                        let data: Vec<u8> = (0..n).map(|_| { next = next.wrapping_add(1); next }).collect();
+                        let took = r.push(&data);
+                        prop_assert_eq!(took, n.min(cap - m.len()));
+                        m.extend(&data[..took]);
+                    }
+                    1 => {
+                        let mut out = vec![0u8; n];
+                        let got = r.read(&mut out);
+                        let want: Vec<u8> = m.drain(..n.min(m.len())).collect();
+                        prop_assert_eq!(&out[..got], &want[..]);
+                    }
+                    2 => {
+                        let off = n % (cap + 1);
+                        let (a, b) = r.slices(off, n);
+                        let got: Vec<u8> = a.iter().chain(b).copied().collect();
+                        let want: Vec<u8> = m.iter().skip(off).take(n).copied().collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    _ => {
+                        let k = n.min(m.len());
+                        r.consume(k);
+                        m.drain(..k);
+                        r.release_if_empty(false);
+                    }
+                }
+                prop_assert_eq!(r.len(), m.len());
+            }
+        }
+    }
+}
