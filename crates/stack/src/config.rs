@@ -108,6 +108,23 @@ pub struct StackConfig {
     pub max_control_packets: usize,
     /// Challenge ACKs allowed per second across the stack (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// TCP checksum offload to the link; off by default.
+    pub checksum_offload: ChecksumOffload,
+}
+
+/// TCP checksum offload, for links that carry a virtio-net header (TUN with
+/// `IFF_VNET_HDR`). Both default to off: the engine computes and verifies every checksum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChecksumOffload {
+    /// Received TCP segments are not checksum-verified: the link vouches for every packet
+    /// it hands to [`Stack::handle`](crate::Stack::handle) (`VIRTIO_NET_HDR_F_DATA_VALID`).
+    /// A driver that gets a packet without that guarantee must check it itself first
+    /// ([`crate::wire::checksum::verify_tcp`]).
+    pub rx_trusted: bool,
+    /// Sent TCP segments carry only the pseudo-header sum in the checksum field, and the
+    /// link completes it (`VIRTIO_NET_HDR_F_NEEDS_CSUM` with `csum_start` = IP header
+    /// length, `csum_offset` = 16). ICMP and IP header checksums are always computed.
+    pub tx_partial: bool,
 }
 
 impl StackConfig {
@@ -124,6 +141,7 @@ impl StackConfig {
             max_events: 65_536,
             max_control_packets: 1024,
             challenge_ack_limit: 1000,
+            checksum_offload: ChecksumOffload::default(),
         }
     }
 }

@@ -57,7 +57,7 @@ pub mod stats;
 pub mod tcp;
 pub mod wire;
 
-pub use config::{ConnConfig, KeepAlive, StackConfig};
+pub use config::{ChecksumOffload, ConnConfig, KeepAlive, StackConfig};
 pub use eno_hook::{EnoHooks, SelectorFactory, ValidatorFactory};
 pub use event::Event;
 pub use smoltcp::time::{Duration, Instant};

@@ -469,7 +469,8 @@ impl Stack {
         payload: &[u8],
         ours: bool,
     ) {
-        let seg = match Segment::parse(payload, &src, &dst) {
+        let verify = !self.config.checksum_offload.rx_trusted;
+        let seg = match Segment::parse_with(payload, &src, &dst, verify) {
             Ok(s) => s,
             Err(SegmentError::Checksum) => {
                 self.stats.bad_checksum += 1;
@@ -711,6 +712,7 @@ impl Stack {
             mtu,
             passive,
             now,
+            csum_partial: self.config.checksum_offload.tx_partial,
         })
     }
 
@@ -786,7 +788,9 @@ impl Stack {
             window: 0,
         };
         let Some(tcp) = p.get_mut(hl..) else { return };
-        let Some(n) = segment::emit(tcp, tuple, &hdr, &OutOptions::default(), (&[], &[])) else {
+        let partial = self.config.checksum_offload.tx_partial;
+        let opts = OutOptions::default();
+        let Some(n) = segment::emit_with(tcp, tuple, &hdr, &opts, (&[], &[]), partial) else {
             return;
         };
         self.ident = self.ident.wrapping_add(1);

@@ -186,6 +186,8 @@ pub struct Conn {
     pub(crate) eno: Option<EnoHook>,
     /// Last time a segment arrived (keep-alive idle).
     pub(crate) last_rx: Instant,
+    /// Leave TCP checksums to the link ([`crate::ChecksumOffload::tx_partial`]).
+    pub(crate) csum_partial: bool,
 }
 
 impl core::fmt::Debug for Conn {
@@ -208,6 +210,7 @@ pub(crate) struct ConnParams {
     pub(crate) mtu: usize,
     pub(crate) passive: bool,
     pub(crate) now: Instant,
+    pub(crate) csum_partial: bool,
 }
 
 /// Default MSS when the option is absent (RFC 9293 §3.7.1, RFC 8200 §5 for IPv6).
@@ -303,6 +306,7 @@ impl Conn {
             ws_ok: false,
             eno: None,
             last_rx: p.now,
+            csum_partial: p.csum_partial,
             cfg: p.cfg,
         }
     }
@@ -537,6 +541,7 @@ mod tests {
             mtu: 1500,
             passive: false,
             now: Instant::ZERO,
+            csum_partial: false,
         });
         assert!(
             core::mem::size_of::<Conn>() <= 1280,

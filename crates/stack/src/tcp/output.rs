@@ -128,7 +128,7 @@ impl Conn {
             },
             window,
         };
-        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (&[], &[]))?;
+        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (&[], &[]), self.csum_partial)?;
         let nxt = seq::add(self.snd.iss, 1);
         self.snd.nxt = nxt;
         if seq::gt(nxt, self.snd.max) {
@@ -279,7 +279,7 @@ impl Conn {
             },
             window,
         };
-        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (p1, p2))?;
+        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (p1, p2), self.csum_partial)?;
         let end = seq::add(start, seq::len32(len + usize::from(fin)));
         if is_rtx {
             ctx.stats.retransmits += 1;
@@ -333,7 +333,7 @@ impl Conn {
             },
             window,
         };
-        let n = segment::emit(buf, &self.tuple, &hdr, &opts, (&[], &[]))?;
+        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (&[], &[]), self.csum_partial)?;
         self.ack_sent();
         Some(n)
     }
@@ -355,6 +355,13 @@ impl Conn {
             },
             window: 0,
         };
-        segment::emit(buf, &self.tuple, &hdr, &OutOptions::default(), (&[], &[]))
+        segment::emit_with(
+            buf,
+            &self.tuple,
+            &hdr,
+            &OutOptions::default(),
+            (&[], &[]),
+            self.csum_partial,
+        )
     }
 }

@@ -4,6 +4,7 @@
 use smoltcp::wire::{IpAddress, TcpPacket, TcpSeqNumber};
 
 use super::conn::Tuple;
+use crate::wire::checksum;
 use crate::wire::options::{OutOptions, ParsedOptions};
 
 /// One received segment.
@@ -53,8 +54,19 @@ impl<'a> Segment<'a> {
         src: &IpAddress,
         dst: &IpAddress,
     ) -> Result<Segment<'a>, SegmentError> {
+        Segment::parse_with(bytes, src, dst, true)
+    }
+
+    /// Parse a TCP segment, verifying its checksum only if `verify` (checksum offload:
+    /// the link already validated it, virtio-net `VIRTIO_NET_HDR_F_DATA_VALID`).
+    pub fn parse_with(
+        bytes: &'a [u8],
+        src: &IpAddress,
+        dst: &IpAddress,
+        verify: bool,
+    ) -> Result<Segment<'a>, SegmentError> {
         let p = TcpPacket::new_checked(bytes).map_err(|_| SegmentError::Truncated)?;
-        if !p.verify_checksum(src, dst) {
+        if verify && !checksum::verify_tcp(bytes, src, dst) {
             return Err(SegmentError::Checksum);
         }
         Ok(Segment {
@@ -121,6 +133,19 @@ pub fn emit(
     opts: &OutOptions<'_>,
     payload: (&[u8], &[u8]),
 ) -> Option<usize> {
+    emit_with(buf, tuple, hdr, opts, payload, false)
+}
+
+/// [`emit`], with the checksum left to the link when `csum_partial` (only the
+/// pseudo-header sum is written: virtio-net `VIRTIO_NET_HDR_F_NEEDS_CSUM`).
+pub fn emit_with(
+    buf: &mut [u8],
+    tuple: &Tuple,
+    hdr: &OutHeader,
+    opts: &OutOptions<'_>,
+    payload: (&[u8], &[u8]),
+    csum_partial: bool,
+) -> Option<usize> {
     let opt_len = opts.buffer_len();
     let hlen = 20 + opt_len;
     let total = hlen + payload.0.len() + payload.1.len();
@@ -130,7 +155,7 @@ pub fn emit(
     let (a, b) = seg.get_mut(hlen..)?.split_at_mut(payload.0.len());
     a.copy_from_slice(payload.0);
     b.copy_from_slice(payload.1);
-    let mut p = TcpPacket::new_unchecked(seg);
+    let mut p = TcpPacket::new_unchecked(&mut *seg);
     p.set_src_port(tuple.local.port);
     p.set_dst_port(tuple.remote.port);
     p.set_seq_number(hdr.seq);
@@ -148,6 +173,6 @@ pub fn emit(
     p.set_psh(hdr.flags.psh);
     p.set_window_len(hdr.window);
     p.set_urgent_at(0);
-    p.fill_checksum(&tuple.local.addr, &tuple.remote.addr);
+    checksum::fill_tcp(seg, &tuple.local.addr, &tuple.remote.addr, csum_partial);
     Some(total)
 }
