@@ -124,12 +124,13 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     for c in &r.conns {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             c.name,
             opt(c.seq, 0),
             ratio(c.seq, base.and_then(|b| b.seq)),
             opt(c.par, 0),
             ratio(c.par, base.and_then(|b| b.par)),
+            opt(c.cpu_ms, 2),
             c.note
         );
     }

@@ -85,6 +85,8 @@ pub(crate) struct Conns {
     pub(crate) seq: Option<f64>,
     /// 64 parallel: connections per second.
     pub(crate) par: Option<f64>,
+    /// CPU milliseconds of the daemons per connection in the parallel run.
+    pub(crate) cpu_ms: Option<f64>,
     /// Remarks.
     pub(crate) note: String,
 }
@@ -315,8 +317,9 @@ fn conn_rate(
     ctx: &Ctx,
     h: &Hosts,
     threads: u32,
-    perf: Option<(&[u32], &str)>,
-) -> Result<(f64, u64), BenchError> {
+    tunnel: &[u32],
+    perf: Option<&str>,
+) -> Result<(f64, u64, Option<f64>), BenchError> {
     ctx.check("connection rate")?;
     let target = format!("{}:{CONN_PORT}", h.server_addr());
     let cmd = h.client.command(
@@ -329,17 +332,26 @@ fn conn_rate(
         ],
     );
     let timeout = Duration::from_secs(ctx.secs + 30);
+    let cpu0: f64 = tunnel.iter().filter_map(|p| cpu_secs(*p, ctx.tck)).sum();
     let runner = std::thread::spawn(move || run_bounded("conns worker", cmd, timeout));
-    let profiles = perf.map_or_else(Vec::new, |(p, tag)| start_perf(ctx, p, Some(tag)));
+    let profiles = start_perf(ctx, tunnel, perf);
     let out = runner.join().map_err(|_| BenchError::Step {
         what: "conns runner",
         detail: "thread panicked".into(),
     })??;
+    let cpu: f64 = tunnel
+        .iter()
+        .filter_map(|p| cpu_secs(*p, ctx.tck))
+        .sum::<f64>()
+        - cpu0;
     finish_perf(profiles);
     let line = line_with(&out, "CONNS").unwrap_or("");
     let parse = |k| field(line, k).and_then(|v| v.parse::<f64>().ok());
     match (parse("ok"), parse("fail"), parse("secs")) {
-        (Some(ok), Some(fail), Some(secs)) if secs > 0.0 => Ok((ok / secs, fail as u64)),
+        (Some(ok), Some(fail), Some(secs)) if secs > 0.0 => {
+            let per = (!tunnel.is_empty() && ok > 0.0).then(|| cpu * 1e3 / ok);
+            Ok((ok / secs, fail as u64, per))
+        }
         _ => Err(BenchError::Step {
             what: "conns worker output",
             detail: out,
@@ -347,19 +359,20 @@ fn conn_rate(
     }
 }
 
-fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, perf: Option<(&[u32], &str)>) -> Conns {
+fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, tunnel: &[u32], perf: Option<&str>) -> Conns {
     eprintln!("bench: connections {name}");
     let mut row = Conns {
         name: name.to_owned(),
         ..Default::default()
     };
     let mut fails = Vec::new();
-    if let Some((r, f)) = note_err(conn_rate(ctx, h, 1, None), &mut row.note) {
+    if let Some((r, f, _)) = note_err(conn_rate(ctx, h, 1, tunnel, None), &mut row.note) {
         row.seq = Some(r);
         fails.push(format!("{f} sequential"));
     }
-    if let Some((r, f)) = note_err(conn_rate(ctx, h, 64, perf), &mut row.note) {
+    if let Some((r, f, cpu)) = note_err(conn_rate(ctx, h, 64, tunnel, perf), &mut row.note) {
         row.par = Some(r);
+        row.cpu_ms = cpu;
         fails.push(format!("{f} parallel"));
     }
     if !fails.is_empty() {
@@ -528,7 +541,8 @@ fn hold_rows(ctx: &Ctx, h: &Hosts, cd: &Daemon, sd: &Daemon) -> Vec<Hold> {
                         .unwrap_or(0);
                     let f = field(&line, "fail").unwrap_or("?");
                     if f != "0" {
-                        note.push_str(&format!("{f} connects failed; "));
+                        let kinds = field(&line, "errors").unwrap_or("?");
+                        note.push_str(&format!("{f} connects failed ({kinds}); "));
                     }
                 }
                 Err(e) => note.push_str(&format!("holder: {e}; ")),
@@ -647,7 +661,8 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             .push(tput_row(ctx, &h, "veth, plain kernel TCP", &[], None, None));
     }
     if conns {
-        res.conns.push(conns_row(ctx, &h, "plain kernel TCP", None));
+        res.conns
+            .push(conns_row(ctx, &h, "plain kernel TCP", &[], None));
     }
 
     // 2. Client daemon only: the server host does not run tcpcrypt, the relay falls back.
@@ -671,8 +686,13 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             ));
         }
         if conns {
-            res.conns
-                .push(conns_row(ctx, &h, "tcpcryptd relaying plain", None));
+            res.conns.push(conns_row(
+                ctx,
+                &h,
+                "tcpcryptd relaying plain",
+                &[cd.pid()],
+                None,
+            ));
         }
         if let Err(e) = cd.stop() {
             res.notes
@@ -729,7 +749,8 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 ctx,
                 &h,
                 "tcpcryptd encrypted, fresh X25519",
-                Some((&pids, "conns")),
+                &pids,
+                Some("conns"),
             ));
         }
         if i == 0 && hold {

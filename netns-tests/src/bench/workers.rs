@@ -277,7 +277,7 @@ const HOLD_USAGE: &str = "bench hold ADDR:PORT COUNT THREADS";
 
 /// `hold ADDR:PORT COUNT THREADS`: opens COUNT connections (THREADS in parallel, each
 /// completing a 1-byte exchange so the path is end to end), keeps them idle, prints
-/// `HELD ok=N fail=M secs=S` and sleeps until stdin closes. A thread stops after 5 failures.
+/// `HELD ok=N fail=M errors=KIND:N,... secs=S` and sleeps until stdin closes.
 fn hold(args: &[String]) -> Result<(), WorkerError> {
     let addr = parse_addr(args, HOLD_USAGE)?;
     let count: u64 = arg(args, 1, HOLD_USAGE)?;
@@ -287,27 +287,51 @@ fn hold(args: &[String]) -> Result<(), WorkerError> {
         .map(|t| {
             let n = count / threads + u64::from(t < count % threads);
             std::thread::spawn(move || {
-                let (mut held, mut fail) = (Vec::new(), 0u64);
-                while (held.len() as u64) < n && fail < 5 {
+                let (mut held, mut errs) = (Vec::new(), Vec::new());
+                let mut in_a_row = 0;
+                // Transient refusals back off and retry; 10 failures in a row end the thread.
+                while (held.len() as u64) < n && in_a_row < 10 {
                     match hold_one(addr) {
-                        Ok(s) => held.push(s),
-                        Err(_) => fail += 1,
+                        Ok(s) => {
+                            held.push(s);
+                            in_a_row = 0;
+                        }
+                        Err(e) => {
+                            errs.push(e.kind());
+                            in_a_row += 1;
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
                     }
                 }
-                (held, fail)
+                (held, errs)
             })
         })
         .collect();
-    let (mut all, mut fail) = (Vec::new(), 0);
+    let (mut all, mut errs) = (Vec::new(), Vec::new());
     for h in handles {
-        if let Ok((held, f)) = h.join() {
+        if let Ok((held, e)) = h.join() {
             all.extend(held);
-            fail += f;
+            errs.extend(e);
         }
     }
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for k in &errs {
+        let name = format!("{k:?}");
+        match kinds.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => kinds.push((name, 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(n, c)| format!("{n}:{c}")).collect();
     println!(
-        "HELD ok={} fail={fail} secs={:.3}",
+        "HELD ok={} fail={} errors={} secs={:.3}",
         all.len(),
+        errs.len(),
+        if kinds.is_empty() {
+            "none".into()
+        } else {
+            kinds.join(",")
+        },
         start.elapsed().as_secs_f64()
     );
     wait_stdin_eof();
