@@ -138,6 +138,8 @@ pub struct TunConfig {
     pub name: String,
     /// Interface MTU.
     pub mtu: u16,
+    /// virtio-net header offloads (TSO/GSO on the device; batches per syscall).
+    pub offload: bool,
 }
 
 /// `[addresses]`: the kernel side of the TUN device and the stack's own addresses.
@@ -207,6 +209,7 @@ pub struct Config {
 const KNOWN: &[&str] = &[
     "tun.name",
     "tun.mtu",
+    "tun.offload",
     "addresses.kernel_v4",
     "addresses.stack_v4",
     "addresses.kernel_v6",
@@ -277,6 +280,12 @@ fn get_str<'a>(root: &'a Table, key: &'static str) -> Result<&'a str, ConfigErro
         .ok_or(bad(key, "a string"))
 }
 
+fn get_bool(root: &Table, key: &'static str) -> Result<bool, ConfigError> {
+    get(root, key)
+        .and_then(Value::as_bool)
+        .ok_or(bad(key, "true or false"))
+}
+
 fn get_int<T: TryFrom<i64>>(
     root: &Table,
     key: &'static str,
@@ -318,6 +327,7 @@ fn from_table(root: &Table) -> Result<Config, ConfigError> {
     let tun = TunConfig {
         name: get_str(root, "tun.name")?.to_owned(),
         mtu: get_int(root, "tun.mtu", 1280..=65535, "an integer in 1280..=65535")?,
+        offload: get_bool(root, "tun.offload")?,
     };
     let ifaddr = |key, fam_v6: bool, expected| -> Result<IfAddr, ConfigError> {
         get_str(root, key)?
@@ -550,6 +560,7 @@ mod tests {
     fn errors_name_the_key() {
         assert_eq!(bad_key("[tun]\nmtu = \"big\""), "tun.mtu");
         assert_eq!(bad_key("[tun]\nmtu = 100"), "tun.mtu");
+        assert_eq!(bad_key("[tun]\noffload = 1"), "tun.offload");
         assert_eq!(bad_key("[tun]\nname = \"a/b\""), "tun.name");
         assert_eq!(bad_key("[tun]\nname = \"sixteen-bytes-xx\""), "tun.name");
         assert_eq!(

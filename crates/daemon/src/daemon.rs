@@ -83,12 +83,13 @@ pub fn run(config: &Config) -> Result<(), DaemonError> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(DaemonError::Signals)?;
     let relay_config = relay_engine::relay_config(config)?;
     preflight::check(&config.tun.name, &config.control)?;
-    let tun = Tun::open(&config.tun.name, config.tun.mtu)?;
+    let tun = Tun::open(&config.tun.name, config.tun.mtu, config.tun.offload)?;
     let mut plumbing = plumbing::setup(config)?;
     let mut engine = relay::Engine::new(relay_config);
     let mut control = ControlServer::bind(&config.control)?;
     tracing::info!(
         tun = tun.name(),
+        offload = tun.offload(),
         control = %config.control.display(),
         tep = ?config.crypto.tep,
         aead = ?config.crypto.aead,

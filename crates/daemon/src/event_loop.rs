@@ -2,6 +2,10 @@
 //! every packet to the engine, fire its timers, drain its transmissions into TUN writes,
 //! serve control clients, then sleep until the engine's next deadline or the next event.
 //! Returns when SIGINT or SIGTERM arrives.
+//!
+//! Both directions move batches ([`RxBatch`], [`TxBatch`]): with offloads one read may carry
+//! a 64 KB super-packet, and up to [`tun_rs::IDEAL_BATCH_SIZE`] packets leave per
+//! `send_batch`, coalesced per flow. The buffers are allocated once, before the loop.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -13,17 +17,17 @@ use signal_hook_mio::v1_0::Signals;
 use crate::clock::Clock;
 use crate::control::server::ControlServer;
 use crate::engine::{Engine, Instant};
-use crate::tun::Tun;
+use crate::tun::{RxBatch, Tun, TxBatch};
 
 const TUN: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
 const FIRST_CLIENT: usize = 16;
 
-/// Packets read per batch before the engine's transmissions are drained.
-const READ_BATCH: usize = 64;
-/// Largest packet the loop reads or writes.
-const PACKET_BUF: usize = 65_536;
+/// Reads (each up to a 64 KB super-packet) before the engine's transmissions are drained.
+const READS_PER_DRAIN: usize = 16;
+/// Consecutive failed reads after which the loop stops reading until the next event.
+const MAX_READ_ERRORS: usize = 64;
 
 /// Why the loop stopped other than by a signal.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +77,8 @@ pub fn run<E: Engine>(
         .register(registry, CONTROL, FIRST_CLIENT)
         .map_err(loop_err("register control socket"))?;
     let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; PACKET_BUF];
+    let mut rx = RxBatch::new(tun.mtu());
+    let mut tx = TxBatch::new(tun.mtu());
     let mut stats = LoopStats::default();
     loop {
         let timeout = engine.next_deadline().map(|d| clock.until(clock.now(), d));
@@ -86,7 +91,7 @@ pub fn run<E: Engine>(
         let now = clock.now();
         for ev in events.iter() {
             match ev.token() {
-                TUN => read_tun(engine, tun, now, &mut buf, &mut stats),
+                TUN => read_tun(engine, tun, now, &mut rx, &mut tx, &mut stats),
                 SIGNALS => {
                     if let Some(sig) = signals.pending().next() {
                         return Ok((sig, stats));
@@ -99,53 +104,75 @@ pub fn run<E: Engine>(
         if engine.next_deadline().is_some_and(|d| d <= now) {
             engine.handle_timeout(now);
         }
-        transmit(engine, tun, now, &mut buf, &mut stats);
+        transmit(engine, tun, now, &mut tx, &mut stats);
     }
 }
 
-/// Reads until `WouldBlock`, draining the engine's output after each batch.
+/// Reads until `WouldBlock`, draining the engine's output every few reads.
 fn read_tun<E: Engine>(
     engine: &mut E,
     tun: &Tun,
     now: Instant,
-    buf: &mut [u8],
+    rx: &mut RxBatch,
+    tx: &mut TxBatch,
     stats: &mut LoopStats,
 ) {
+    let mut errors = 0;
     loop {
-        for _ in 0..READ_BATCH {
-            match tun.recv(buf) {
-                Ok(n) => {
-                    stats.rx_packets += 1;
-                    engine.handle_packet(now, buf.get(..n).unwrap_or_default());
+        for _ in 0..READS_PER_DRAIN {
+            match tun.recv_batch(rx) {
+                Ok(_) => {
+                    errors = 0;
+                    for packet in rx.packets() {
+                        stats.rx_packets += 1;
+                        engine.handle_packet(now, packet);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    // A malformed super-packet is consumed by the failed read; the queue
+                    // behind it is still readable (epoll is edge-triggered, so stopping here
+                    // would strand it until the next packet arrives).
                     stats.rx_errors += 1;
-                    tracing::warn!(error = %e, "TUN read failed");
-                    return;
+                    errors += 1;
+                    if stats.rx_errors.is_power_of_two() {
+                        tracing::warn!(error = %e, errors = stats.rx_errors, "TUN read failed");
+                    }
+                    if errors >= MAX_READ_ERRORS {
+                        return;
+                    }
                 }
             }
         }
-        transmit(engine, tun, now, buf, stats);
+        transmit(engine, tun, now, tx, stats);
     }
 }
 
-/// Writes every packet the engine has queued.
+/// Writes every packet the engine has queued, a batch at a time.
 fn transmit<E: Engine>(
     engine: &mut E,
     tun: &Tun,
     now: Instant,
-    buf: &mut [u8],
+    tx: &mut TxBatch,
     stats: &mut LoopStats,
 ) {
-    while let Some(n) = engine.poll_transmit(now, buf) {
-        match tun.send(buf.get(..n).unwrap_or_default()) {
-            Ok(_) => stats.tx_packets += 1,
+    loop {
+        while !tx.is_full() && tx.push_with(|buf| engine.poll_transmit(now, buf)) {}
+        if tx.is_empty() {
+            return;
+        }
+        let queued = tx.len() as u64;
+        let full = tx.is_full();
+        match tun.send_batch(tx) {
+            Ok(_) => stats.tx_packets += queued,
             Err(e) => {
                 stats.tx_dropped += 1;
-                tracing::debug!(error = %e, len = n, "TUN write failed, packet dropped");
+                tracing::debug!(error = %e, "TUN write failed, packet dropped");
             }
+        }
+        if !full {
+            return;
         }
     }
 }
