@@ -208,6 +208,13 @@ impl Stack {
         self.conn(id).map_or(0, |c| c.recv_buf.len())
     }
 
+    /// Heap bytes held by the connection's send and receive buffers (0 when both are
+    /// empty: buffers are allocated on first use and released once drained).
+    pub fn buffer_allocation(&self, id: ConnId) -> usize {
+        self.conn(id)
+            .map_or(0, |c| c.send_buf.allocated() + c.recv_buf.allocated())
+    }
+
     /// Current congestion window and smoothed RTT of a connection (for tests and status).
     pub fn cwnd(&self, id: ConnId) -> Option<u64> {
         self.conn(id).map(|c| c.cc.window())
