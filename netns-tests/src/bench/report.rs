@@ -117,9 +117,9 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "| path | sequential /s | × plain | 64 parallel /s | × plain | note |"
+        "| path | sequential /s | × plain | 64 parallel /s | × plain | daemon CPU ms / conn | note |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
     let base = r.conns.first();
     for c in &r.conns {
         let _ = writeln!(
