@@ -95,6 +95,15 @@ struct Slot {
     half_open: bool,
 }
 
+/// The live connection `id` in `slots`.
+fn conn_in(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
+    let s = slots.get_mut(usize::try_from(id.index).ok()?)?;
+    if s.generation != id.generation {
+        return None;
+    }
+    s.conn.as_deref_mut()
+}
+
 /// The user-space TCP/IP engine.
 #[derive(Debug)]
 pub struct Stack {
@@ -113,6 +122,27 @@ pub struct Stack {
     challenge: ChallengeLimiter,
     stats: Stats,
     ident: u16,
+    /// Emptied ring storage kept for reuse (at most [`SPARE_BUFFERS`]).
+    spare: Vec<Vec<u8>>,
+}
+
+/// Emptied send/receive buffers a stack keeps for the next connection that needs one, so
+/// a busy connection whose buffer drains and refills does not map and fault in fresh
+/// memory every time. Bounds the stack's idle buffer memory to this many buffers.
+pub const SPARE_BUFFERS: usize = 8;
+
+/// A spare buffer of at least `cap` bytes.
+fn take_spare(spare: &mut Vec<Vec<u8>>, cap: usize) -> Option<Vec<u8>> {
+    let i = spare.iter().position(|v| v.capacity() >= cap)?;
+    Some(spare.swap_remove(i))
+}
+
+fn put_spare(spare: &mut Vec<Vec<u8>>, v: Option<Vec<u8>>) {
+    if let Some(v) = v {
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(v);
+        }
+    }
 }
 
 impl Stack {
@@ -136,6 +166,7 @@ impl Stack {
             challenge,
             stats: Stats::default(),
             ident: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -316,7 +347,15 @@ impl Stack {
     /// Queue bytes for sending; returns how many were accepted (0 if the connection
     /// cannot send any more).
     pub fn send(&mut self, now: Instant, id: ConnId, data: &[u8]) -> usize {
-        let Some(c) = self.conn_mut(id) else { return 0 };
+        let Some(c) = conn_in(&mut self.slots, id) else {
+            return 0;
+        };
+        if c.send_buf.allocated() == 0 && !data.is_empty() {
+            if let Some(v) = take_spare(&mut self.spare, c.send_buf.capacity()) {
+                let back = c.send_buf.give_storage(v);
+                put_spare(&mut self.spare, back);
+            }
+        }
         let n = c.send(data);
         if n > 0 {
             self.after(now, id);
@@ -519,6 +558,13 @@ impl Stack {
                 None => {
                     if let Some(slot) = self.slots.get_mut(id.index as usize) {
                         if let Some(c) = slot.conn.as_deref_mut() {
+                            if !seg.payload.is_empty() && c.recv_buf.allocated() == 0 {
+                                if let Some(v) = take_spare(&mut self.spare, c.recv_buf.capacity())
+                                {
+                                    let back = c.recv_buf.give_storage(v);
+                                    put_spare(&mut self.spare, back);
+                                }
+                            }
                             let mut ctx = Ctx {
                                 stats: &mut self.stats,
                                 challenge: &mut self.challenge,
@@ -855,6 +901,9 @@ impl Stack {
                 self.events.push_back((id, e));
             }
         }
+        // Drained buffers go to the spares (an idle connection holds none).
+        put_spare(&mut self.spare, c.send_buf.take_storage(false));
+        put_spare(&mut self.spare, c.recv_buf.take_storage(!c.ooo.is_empty()));
         let leaving_half_open = slot.half_open && c.state != State::SynReceived;
         let ended = c.state == State::Closed;
         let rst = if ended && c.rst_on_end {

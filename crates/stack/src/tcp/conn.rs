@@ -441,7 +441,7 @@ impl Conn {
             if self.state.synchronized() && !self.eof && self.window_opened() {
                 self.ack_now = true;
             }
-            self.recv_buf.release_if_empty(!self.ooo.is_empty());
+            // An emptied ring goes back to the stack's spare buffers (`Stack::settle`).
             return Ok(n);
         }
         if self.eof {

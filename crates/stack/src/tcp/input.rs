@@ -406,8 +406,8 @@ impl Conn {
             let flight_before = u64::from(self.flight());
             let acked = seq::dist(ack, self.snd.una);
             let data_acked = (seq::dist(ack, self.buf_seq) as usize).min(self.send_buf.len());
+            // An emptied ring goes back to the stack's spare buffers (`Stack::settle`).
             self.send_buf.consume(data_acked);
-            self.send_buf.release_if_empty(false);
             self.buf_seq = seq::add(self.buf_seq, seq::len32(data_acked));
             self.snd.una = ack;
             if seq::lt(self.snd.nxt, ack) {

@@ -4,8 +4,9 @@
 //!
 //! Data moves with `copy_from_slice` over at most two contiguous parts. The storage is
 //! allocated on the first write, at the full capacity (so it never moves afterwards), and
-//! released by [`Ring::release_if_empty`] once nothing is stored: an idle connection holds
-//! no buffer memory. The backing `Vec` grows its initialised length with the writes instead
+//! handed back once nothing is stored ([`Ring::take_storage`]; the stack keeps a few such
+//! buffers for reuse, so a busy connection does not fault fresh pages in on every refill):
+//! an idle connection holds no buffer memory. The backing `Vec` grows its initialised length with the writes instead
 //! of being zero-filled up front.
 
 /// A bounded byte ring. Logical offset 0 is the oldest readable byte; `len` bytes are
@@ -165,10 +166,32 @@ impl Ring {
     /// Free the storage if nothing is readable and `staged` (the caller's knowledge of
     /// data above the readable bytes) is false. Also rewinds to offset 0 when empty.
     pub fn release_if_empty(&mut self, staged: bool) {
-        if self.len == 0 && !staged {
-            self.buf = Vec::new();
-            self.head = 0;
+        drop(self.take_storage(staged));
+    }
+
+    /// Hand the storage over (for reuse by another ring) if nothing is readable and
+    /// nothing is `staged`; the ring is left unallocated.
+    pub fn take_storage(&mut self, staged: bool) -> Option<Vec<u8>> {
+        if self.len != 0 || staged {
+            return None;
         }
+        self.head = 0;
+        if self.buf.capacity() == 0 {
+            return None;
+        }
+        Some(core::mem::take(&mut self.buf))
+    }
+
+    /// Adopt `v` as storage if the ring is unallocated and `v` can hold the capacity;
+    /// otherwise give it back. The old contents of `v` are discarded.
+    pub fn give_storage(&mut self, mut v: Vec<u8>) -> Option<Vec<u8>> {
+        if self.buf.capacity() != 0 || v.capacity() < self.cap {
+            return Some(v);
+        }
+        v.clear();
+        self.buf = v;
+        self.head = 0;
+        None
     }
 }
 
@@ -198,6 +221,27 @@ mod tests {
         assert!(r.allocated() > 0);
         r.release_if_empty(false);
         assert_eq!(r.allocated(), 0);
+    }
+
+    #[test]
+    fn storage_moves_between_rings() {
+        let mut r = Ring::new(8);
+        assert!(r.take_storage(false).is_none());
+        r.push(b"abc");
+        assert!(r.take_storage(false).is_none());
+        r.consume(3);
+        assert!(r.take_storage(true).is_none());
+        let v = r.take_storage(false).unwrap();
+        assert_eq!(r.allocated(), 0);
+        let mut big = Ring::new(1024);
+        let v = big.give_storage(v).unwrap();
+        let mut other = Ring::new(8);
+        assert!(other.give_storage(v).is_none());
+        assert!(other.allocated() >= 8);
+        assert_eq!(other.push(b"0123456789"), 8);
+        let mut out = [0u8; 8];
+        assert_eq!(other.read(&mut out), 8);
+        assert_eq!(&out, b"01234567");
     }
 
     #[test]
