@@ -99,22 +99,15 @@ fn parse_opts(args: &[String]) -> Option<Opts> {
     Some(o)
 }
 
-/// `cargo build --release -p daemon -p netns-tests --bins` into the target dir this binary
-/// runs from, so `tcpcryptd` and `linkemu` are current release builds.
+/// `cargo build --release` of `tcpcryptd`, `linkemu` and `bench` (not every binary of the
+/// two packages) into the target dir this binary runs from.
 fn build(exe_dir: &Path) -> Result<(), BenchError> {
     let target = exe_dir.parent().unwrap_or(exe_dir);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: building release binaries into {}", target.display());
     let st = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "daemon",
-            "-p",
-            "netns-tests",
-            "--bins",
-        ])
+        .args(["build", "--release", "-p", "daemon", "-p", "netns-tests"])
+        .args(["--bin", "tcpcryptd", "--bin", "linkemu", "--bin", "bench"])
         .env("CARGO_TARGET_DIR", target)
         .current_dir(workspace_root())
         .status()
