@@ -762,6 +762,34 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             }
         }
     }
+    // 4. The inner leg with a large MTU (tcpc0 at 9000 on both hosts; the outer leg stays 1500).
+    if tput {
+        ctx.check("large inner MTU")?;
+        let toml = "[tun]\nmtu = 9000\n[crypto]\naead = [\"aes-128-gcm\"]\n";
+        let sd = Daemon::start_with(&ctx.bins, &h.server, &dir, "server", toml, &front_args)?;
+        let cd = Daemon::start_with(
+            &ctx.bins,
+            &h.client,
+            &dir,
+            "client",
+            toml,
+            &["--route", &route],
+        )?;
+        let pids = [cd.pid(), sd.pid()];
+        res.tput.push(tput_row(
+            ctx,
+            &h,
+            "tcpcryptd encrypted, AES-128-GCM, tcpc0 MTU 9000",
+            &pids,
+            Some(&cd),
+            None,
+        ));
+        for (who, d) in [("client", cd), ("server", sd)] {
+            if let Err(e) = d.stop() {
+                res.notes.push(format!("{who} daemon (MTU 9000) stop: {e}"));
+            }
+        }
+    }
     Ok(())
 }
 

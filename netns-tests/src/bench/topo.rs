@@ -178,12 +178,24 @@ impl Daemon {
         aead: Option<&str>,
         args: &[&str],
     ) -> Result<Self, BenchError> {
-        let ctl = dir.path().join(format!("{name}.sock"));
-        let cfg = dir.path().join(format!("{name}.toml"));
         let mut toml = String::new();
         if let Some(a) = aead {
             toml.push_str(&format!("[crypto]\naead = [\"{a}\"]\n"));
         }
+        Self::start_with(bins, ns, dir, name, &toml, args)
+    }
+
+    /// Like [`Daemon::start`] with the whole config file given as `toml`.
+    pub(crate) fn start_with(
+        bins: &Bins,
+        ns: &Netns,
+        dir: &TempDir,
+        name: &str,
+        toml: &str,
+        args: &[&str],
+    ) -> Result<Self, BenchError> {
+        let ctl = dir.path().join(format!("{name}.sock"));
+        let cfg = dir.path().join(format!("{name}.toml"));
         std::fs::write(&cfg, toml).map_err(|source| BenchError::Io {
             what: "write daemon config",
             source,
