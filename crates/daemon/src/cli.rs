@@ -41,7 +41,7 @@ pub fn format_table(conns: &[ConnStatus]) -> String {
 fn default_control() -> PathBuf {
     Config::embedded_default()
         .map(|c| c.control)
-        .unwrap_or_else(|_| PathBuf::from("/run/tcpcrypt/control.sock"))
+        .unwrap_or_else(|_| PathBuf::from(crate::control::client::DEFAULT_CONTROL_PATH))
 }
 
 /// `main` of `tcpcrypt`.
