@@ -173,6 +173,8 @@ pub struct Crypto {
     pub tep: Vec<Tep>,
     /// AEAD algorithms.
     pub aead: Vec<Aead>,
+    /// RFC 8548 §3.5 session resumption with peers seen before (in-memory cache only).
+    pub resumption: bool,
 }
 
 /// `[kernel]`: routing tables and rule preferences of our own.
@@ -220,6 +222,7 @@ const KNOWN: &[&str] = &[
     "control.path",
     "crypto.tep",
     "crypto.aead",
+    "crypto.resumption",
     "kernel.route_table",
     "kernel.route_rule_pref",
     "kernel.front_table",
@@ -401,7 +404,11 @@ fn from_table(root: &Table) -> Result<Config, ConfigError> {
         },
         policy,
         control,
-        crypto: Crypto { tep, aead },
+        crypto: Crypto {
+            tep,
+            aead,
+            resumption: get_bool(root, "crypto.resumption")?,
+        },
         kernel,
     };
     config.validate()?;
@@ -530,6 +537,8 @@ mod tests {
         assert!(c.policy.route.is_empty() && c.policy.require.is_empty());
         assert!(c.policy.front.is_empty());
         assert_ne!(c.kernel.route_table, c.kernel.front_table);
+        assert!(c.tun.offload);
+        assert!(!c.crypto.resumption);
     }
 
     #[test]
@@ -561,6 +570,10 @@ mod tests {
         assert_eq!(bad_key("[tun]\nmtu = \"big\""), "tun.mtu");
         assert_eq!(bad_key("[tun]\nmtu = 100"), "tun.mtu");
         assert_eq!(bad_key("[tun]\noffload = 1"), "tun.offload");
+        assert_eq!(
+            bad_key("[crypto]\nresumption = \"yes\""),
+            "crypto.resumption"
+        );
         assert_eq!(bad_key("[tun]\nname = \"a/b\""), "tun.name");
         assert_eq!(bad_key("[tun]\nname = \"sixteen-bytes-xx\""), "tun.name");
         assert_eq!(

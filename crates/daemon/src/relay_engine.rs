@@ -87,6 +87,7 @@ pub fn relay_config(config: &Config) -> Result<relay::Config, RelayConfigError> 
         fronted_ports: config.policy.front.clone(),
         teps: config.crypto.tep.iter().copied().map(tep).collect(),
         ciphers: config.crypto.aead.iter().copied().map(cipher).collect(),
+        resumption: config.crypto.resumption,
         seed,
         ..relay::Config::default()
     })
@@ -147,7 +148,7 @@ mod tests {
     fn config_maps_policy_and_preferences() {
         let c = Config::from_text(Some(
             "[policy]\nroute = [\"192.0.2.0/24\", \"2001:db8::/32\"]\nrequire = [\"198.51.100.0/24\"]\n\
-             front = [8080]\n[crypto]\ntep = [\"p256\", \"x25519\"]\naead = [\"chacha20-poly1305\"]",
+             front = [8080]\n[crypto]\ntep = [\"p256\", \"x25519\"]\naead = [\"chacha20-poly1305\"]\nresumption = true",
         ))
         .unwrap();
         let r = relay_config(&c).unwrap();
@@ -157,6 +158,12 @@ mod tests {
         assert_eq!(r.fronted_ports, vec![8080]);
         assert_eq!(r.teps, vec![relay::Tep::P256, relay::Tep::X25519]);
         assert_eq!(r.ciphers, vec![relay::Cipher::ChaCha20Poly1305]);
+        assert!(r.resumption);
+        assert!(
+            !relay_config(&Config::embedded_default().unwrap())
+                .unwrap()
+                .resumption
+        );
         assert_eq!(r.stack_v4, c.addresses.stack_v4);
         assert_ne!(r.seed, [0u8; 32]);
         assert_ne!(relay_config(&c).unwrap().seed, r.seed);
