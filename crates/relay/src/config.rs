@@ -120,6 +120,9 @@ pub struct Config {
     pub seed: [u8; 32],
     /// Per-leg TCP buffer size in bytes (send and receive, both legs; default 256 KiB).
     pub buffer: usize,
+    /// Bound on relayed connections (pairs) open at once (default 131 072). The stack may
+    /// hold four connections per pair: both legs, and both again in TIME-WAIT after a close.
+    pub max_pairs: usize,
     /// How long an application's SYN stays held (unanswered) after its outer connection
     /// timed out, so that its own SYN retransmissions do not start a new attempt and the
     /// application times out as it would without us (default 60 s).
@@ -146,6 +149,7 @@ impl Default for Config {
             resumption: false,
             seed: [0; 32],
             buffer: 256 * 1024,
+            max_pairs: 131_072,
             hold_after_timeout: stack::Duration::from_secs(60),
         }
     }

@@ -133,6 +133,7 @@ impl Engine {
             stack_seed,
         );
         sc.mtu = config.mtu;
+        sc.max_connections = config.max_pairs.saturating_mul(4);
         let leg = ConnConfig {
             recv_buffer: config.buffer,
             send_buffer: config.buffer,
@@ -910,5 +911,25 @@ impl Engine {
                 self.remove_pair(pid);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stack must hold both legs of every pair, and both again in TIME-WAIT: a daemon
+    /// once capped at 32 768 relayed connections because the stack's own default bound
+    /// (65 536 connections) applied to pairs of legs.
+    #[test]
+    fn stack_bound_covers_every_leg_of_max_pairs() {
+        let config = Config {
+            max_pairs: 1000,
+            ..Config::default()
+        };
+        let engine = Engine::new(config);
+        assert_eq!(engine.stack().config().max_connections, 4000);
+        let default = Engine::new(Config::default());
+        assert!(default.stack().config().max_connections >= 4 * 100_000);
     }
 }
