@@ -1082,13 +1082,36 @@ pub fn http_transfer(
     seed: u64,
     max_time: Duration,
 ) -> Result<Transfer, HarnessError> {
+    http_transfer_bound(
+        server,
+        client,
+        server_addr,
+        server_addr,
+        len,
+        seed,
+        max_time,
+    )
+}
+
+/// Like [`http_transfer`], with the server bound to `bind` (e.g. the wildcard address, for
+/// a service that is reached at another address than the one it is fetched from, such as
+/// one fronted through DNAT) and fetched from `server_addr`.
+pub fn http_transfer_bound(
+    server: &Netns,
+    client: &Netns,
+    bind: IpAddr,
+    server_addr: IpAddr,
+    len: usize,
+    seed: u64,
+    max_time: Duration,
+) -> Result<Transfer, HarnessError> {
     let dir = TempDir::new()?;
     let www = dir.path().join("www");
     fs::create_dir_all(&www).map_err(io_err("create www dir"))?;
     let file = www.join("blob.bin");
     write_random_file(&file, len, seed)?;
     let sent_sha256 = sha256_file(&file)?;
-    let (addr, port) = (server_addr.to_string(), HTTP_PORT.to_string());
+    let (addr, port) = (bind.to_string(), HTTP_PORT.to_string());
     let www_str = www.to_string_lossy().into_owned();
     let mut cmd = server.command(
         "python3",
@@ -1172,6 +1195,61 @@ pub fn nft_counter_packets(ns: &Netns, family: &str, table: &str) -> Result<u64,
         }
     }
     Ok(total)
+}
+
+/// Why setting up a TUN device (or running `ip` for it) failed, in the user-space tools
+/// that own one (`linkemu`, `stack_peer`).
+#[derive(Debug, thiserror::Error)]
+pub enum TunSetupError {
+    /// A system call failed.
+    #[error("{step}: {source}")]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `ip` ran but exited unsuccessfully (its own message went to our stderr).
+    #[error("`ip {args}` failed")]
+    Ip {
+        /// The arguments given to `ip`.
+        args: String,
+    },
+}
+
+/// `ip ARGS...` with stdin closed and stdout/stderr inherited; only the exit status counts.
+pub fn ip_status(args: &[&str]) -> Result<(), TunSetupError> {
+    let ok = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|source| TunSetupError::Io {
+            step: "run ip",
+            source,
+        })?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(TunSetupError::Ip {
+            args: args.join(" "),
+        })
+    }
+}
+
+/// Opens (creating) TUN device `name` with `mtu`, without the packet-information header, in
+/// the current namespace, and makes it non-blocking. The device is not persistent: it
+/// vanishes when the last fd closes.
+pub fn open_tun(name: &str, mtu: u16) -> Result<tun_rs::SyncDevice, TunSetupError> {
+    let io = |step| move |source| TunSetupError::Io { step, source };
+    let dev = tun_rs::DeviceBuilder::new()
+        .name(name)
+        .mtu(mtu)
+        .build_sync()
+        .map_err(io("open TUN device"))?;
+    dev.set_nonblocking(true)
+        .map_err(io("set TUN non-blocking"))?;
+    Ok(dev)
 }
 
 #[cfg(test)]

@@ -12,14 +12,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use netns_tests::{ip_status, TunSetupError};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use tun_rs::{DeviceBuilder, SyncDevice};
+use tun_rs::SyncDevice;
 
 const TOKEN_A: Token = Token(0);
 const TOKEN_B: Token = Token(1);
@@ -40,8 +41,8 @@ enum EmuError {
         step: &'static str,
         source: io::Error,
     },
-    #[error("`ip {args}` failed")]
-    Ip { args: String },
+    #[error(transparent)]
+    Tun(#[from] TunSetupError),
 }
 
 fn io_err(step: &'static str) -> impl FnOnce(io::Error) -> EmuError {
@@ -127,33 +128,11 @@ fn parse_args(args: &[String]) -> Result<Config, EmuError> {
     Ok(cfg)
 }
 
-fn ip(args: &[&str]) -> Result<(), EmuError> {
-    let ok = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(io_err("run ip"))?
-        .success();
-    if ok {
-        Ok(())
-    } else {
-        Err(EmuError::Ip {
-            args: args.join(" "),
-        })
-    }
-}
-
 /// Opens TUN `name` (no packet info header) in the root namespace and moves it into `ns`.
 fn open_tun(name: &str, ns: &str, mtu: u16) -> Result<SyncDevice, EmuError> {
-    let dev = DeviceBuilder::new()
-        .name(name)
-        .mtu(mtu)
-        .build_sync()
-        .map_err(io_err("open TUN device"))?;
-    dev.set_nonblocking(true)
-        .map_err(io_err("set TUN non-blocking"))?;
-    ip(&["link", "set", name, "netns", ns])?;
-    ip(&["-n", ns, "link", "set", name, "mtu", &mtu.to_string(), "up"])?;
+    let dev = netns_tests::open_tun(name, mtu)?;
+    ip_status(&["link", "set", name, "netns", ns])?;
+    ip_status(&["-n", ns, "link", "set", name, "mtu", &mtu.to_string(), "up"])?;
     Ok(dev)
 }
 

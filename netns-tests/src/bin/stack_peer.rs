@@ -19,17 +19,18 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use netns_tests::{ip_status, TunSetupError};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use stack::{ConnId, Event, IpAddress, IpEndpoint, ListenAddr, ListenConfig, RecvError, State};
 use stack::{Stack, StackConfig};
-use tun_rs::{DeviceBuilder, SyncDevice};
+use tun_rs::SyncDevice;
 
 const TOKEN_TUN: Token = Token(0);
 /// Packets read per loop turn before the engine gets to transmit.
@@ -50,8 +51,8 @@ enum PeerError {
         step: &'static str,
         source: io::Error,
     },
-    #[error("`ip {args}` failed")]
-    Ip { args: String },
+    #[error(transparent)]
+    Tun(#[from] TunSetupError),
     #[error("connect failed: {0}")]
     Connect(stack::ConnectError),
     #[error("connection failed: {0:?}")]
@@ -149,39 +150,17 @@ fn parse_args(args: &[String]) -> Result<Config, PeerError> {
     })
 }
 
-fn ip(args: &[&str]) -> Result<(), PeerError> {
-    let ok = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(io_err("run ip"))?
-        .success();
-    if ok {
-        Ok(())
-    } else {
-        Err(PeerError::Ip {
-            args: args.join(" "),
-        })
-    }
-}
-
 /// Opens TUN `name` (no packet-info header) in the current namespace, brings it up and
 /// assigns the kernel-side addresses (IPv6 without DAD).
 fn open_tun(cfg: &Config) -> Result<SyncDevice, PeerError> {
-    let dev = DeviceBuilder::new()
-        .name(&cfg.tun)
-        .mtu(cfg.mtu)
-        .build_sync()
-        .map_err(io_err("open TUN device"))?;
-    dev.set_nonblocking(true)
-        .map_err(io_err("set TUN non-blocking"))?;
+    let dev = netns_tests::open_tun(&cfg.tun, cfg.mtu)?;
     let mtu = cfg.mtu.to_string();
-    ip(&["link", "set", &cfg.tun, "mtu", &mtu, "up"])?;
+    ip_status(&["link", "set", &cfg.tun, "mtu", &mtu, "up"])?;
     for a in &cfg.kernel_addrs {
         if a.contains(':') {
-            ip(&["-6", "addr", "add", a, "dev", &cfg.tun, "nodad"])?;
+            ip_status(&["-6", "addr", "add", a, "dev", &cfg.tun, "nodad"])?;
         } else {
-            ip(&["addr", "add", a, "dev", &cfg.tun])?;
+            ip_status(&["addr", "add", a, "dev", &cfg.tun])?;
         }
     }
     Ok(dev)
