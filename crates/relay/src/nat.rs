@@ -5,6 +5,8 @@
 //! checksums, RFC 4443 §2.3 ICMPv6 checksum), always incrementally (RFC 1624) so that a
 //! packet corrupted on the way stays detectably corrupted.
 
+use std::ops::Range;
+
 use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet};
 
 /// Why a packet could not be translated.
@@ -21,51 +23,88 @@ pub enum NatError {
 /// Offset of the quoted packet inside an ICMP error message (RFC 792, RFC 4443 §3).
 const ICMP_QUOTE_OFFSET: usize = 8;
 
+/// Where the source and destination addresses sit in an IPv4 header (RFC 791 §3.1).
+const V4_ADDRS: [Range<usize>; 2] = [12..16, 16..20];
+/// Where the source and destination addresses sit in an IPv6 header (RFC 8200 §3).
+const V6_ADDRS: [Range<usize>; 2] = [8..24, 24..40];
+
 /// Replace `old` by `new` wherever it is the source or destination of `packet` (and of the
 /// packet quoted by an ICMP error), fixing checksums. Returns whether anything changed.
 pub fn replace_addr(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool, NatError> {
-    match (old, new) {
-        (IpAddress::Ipv4(_), IpAddress::Ipv4(_)) | (IpAddress::Ipv6(_), IpAddress::Ipv6(_)) => {}
+    let (o, n) = match (old, new) {
+        (IpAddress::Ipv4(o), IpAddress::Ipv4(n)) => (o.octets().to_vec(), n.octets().to_vec()),
+        (IpAddress::Ipv6(o), IpAddress::Ipv6(n)) => (o.octets().to_vec(), n.octets().to_vec()),
         _ => return Err(NatError::Family),
-    }
+    };
     match packet.first().map(|b| b >> 4) {
-        Some(4) => replace_v4(packet, old, new),
-        Some(6) => replace_v6(packet, old, new),
+        Some(4) if o.len() == 4 => replace_v4(packet, &o, &n),
+        Some(6) if o.len() == 16 => replace_v6(packet, &o, &n),
+        Some(4) | Some(6) => Err(NatError::Family),
         _ => Err(NatError::Malformed),
     }
 }
 
-fn replace_v4(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool, NatError> {
-    let (IpAddress::Ipv4(old4), IpAddress::Ipv4(new4)) = (old, new) else {
-        return Err(NatError::Family);
-    };
-    let mut p = Ipv4Packet::new_checked(packet).map_err(|_| NatError::Malformed)?;
-    let (src, dst) = (p.src_addr(), p.dst_addr());
-    let changed = usize::from(src == old4) + usize::from(dst == old4);
+fn replace_v4(packet: &mut [u8], old: &[u8], new: &[u8]) -> Result<bool, NatError> {
+    let p = Ipv4Packet::new_checked(&*packet).map_err(|_| NatError::Malformed)?;
+    let (proto, fragment) = (p.next_header(), p.frag_offset() != 0);
+    let changed = swap_addrs(packet, &V4_ADDRS, old, new);
     if changed == 0 {
         return Ok(false);
     }
-    if src == old4 {
-        p.set_src_addr(new4);
-    }
-    if dst == old4 {
-        p.set_dst_addr(new4);
-    }
-    let (o, n) = (old4.octets().repeat(changed), new4.octets().repeat(changed));
+    let (o, n) = (old.repeat(changed), new.repeat(changed));
+    let mut p = Ipv4Packet::new_unchecked(packet);
     // Incremental updates (RFC 1624) keep a corrupted packet detectably corrupted.
     let sum = adjust_checksum(p.checksum(), &o, &n);
     p.set_checksum(sum);
-    let proto = p.next_header();
-    let fragment = p.frag_offset() != 0;
-    let payload = p.payload_mut();
-    if fragment {
-        return Ok(true);
+    if !fragment {
+        patch_payload(p.payload_mut(), proto, 4, (old, new), (&o, &n));
     }
-    match proto {
-        IpProtocol::Tcp => patch(payload, 16, &o, &n, false),
-        IpProtocol::Udp => patch(payload, 6, &o, &n, true),
-        IpProtocol::Icmp => {
-            // ICMPv4's checksum covers no pseudo-header; an error quotes our packet.
+    Ok(true)
+}
+
+fn replace_v6(packet: &mut [u8], old: &[u8], new: &[u8]) -> Result<bool, NatError> {
+    let p = Ipv6Packet::new_checked(&*packet).map_err(|_| NatError::Malformed)?;
+    let proto = p.next_header();
+    let changed = swap_addrs(packet, &V6_ADDRS, old, new);
+    if changed == 0 {
+        return Ok(false);
+    }
+    let (o, n) = (old.repeat(changed), new.repeat(changed));
+    let mut p = Ipv6Packet::new_unchecked(packet);
+    patch_payload(p.payload_mut(), proto, 6, (old, new), (&o, &n));
+    Ok(true)
+}
+
+/// Write `new` into each of the address `fields` of `header` that holds `old`; returns how
+/// many did (0, 1 or 2).
+fn swap_addrs(header: &mut [u8], fields: &[Range<usize>; 2], old: &[u8], new: &[u8]) -> usize {
+    let mut changed = 0;
+    for range in fields {
+        if header.get(range.clone()) == Some(old) {
+            if let Some(f) = header.get_mut(range.clone()) {
+                f.copy_from_slice(new);
+                changed += 1;
+            }
+        }
+    }
+    changed
+}
+
+/// Fix the checksums in the payload of an IP packet of `version` whose pseudo-header words
+/// changed from `o` to `n` (the address `old` → `new`, once per field it filled); ICMP errors
+/// also get the packet they quote translated (RFC 792, RFC 4443 §2.4 c).
+fn patch_payload(
+    payload: &mut [u8],
+    proto: IpProtocol,
+    version: u8,
+    (old, new): (&[u8], &[u8]),
+    (o, n): (&[u8], &[u8]),
+) {
+    match (proto, version) {
+        (IpProtocol::Tcp, _) => patch(payload, 16, o, n, false),
+        (IpProtocol::Udp, _) => patch(payload, 6, o, n, true),
+        // ICMPv4's checksum covers no pseudo-header; an error quotes our packet.
+        (IpProtocol::Icmp, 4) => {
             if matches!(payload.first(), Some(3) | Some(11) | Some(12)) {
                 let before = payload.to_vec();
                 if let Some(quoted) = payload.get_mut(ICMP_QUOTE_OFFSET..) {
@@ -74,45 +113,17 @@ fn replace_v4(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool,
                 patch_message(payload, &[], &[], &before);
             }
         }
-        _ => {}
-    }
-    Ok(true)
-}
-
-fn replace_v6(packet: &mut [u8], old: IpAddress, new: IpAddress) -> Result<bool, NatError> {
-    let (IpAddress::Ipv6(old6), IpAddress::Ipv6(new6)) = (old, new) else {
-        return Err(NatError::Family);
-    };
-    let mut p = Ipv6Packet::new_checked(packet).map_err(|_| NatError::Malformed)?;
-    let (src, dst) = (p.src_addr(), p.dst_addr());
-    let changed = usize::from(src == old6) + usize::from(dst == old6);
-    if changed == 0 {
-        return Ok(false);
-    }
-    if src == old6 {
-        p.set_src_addr(new6);
-    }
-    if dst == old6 {
-        p.set_dst_addr(new6);
-    }
-    let (o, n) = (old6.octets().repeat(changed), new6.octets().repeat(changed));
-    let proto = p.next_header();
-    let payload = p.payload_mut();
-    match proto {
-        IpProtocol::Tcp => patch(payload, 16, &o, &n, false),
-        IpProtocol::Udp => patch(payload, 6, &o, &n, true),
-        IpProtocol::Icmpv6 => {
+        (IpProtocol::Icmpv6, 6) => {
             let before = payload.to_vec();
             if matches!(payload.first(), Some(1..=4)) {
                 if let Some(quoted) = payload.get_mut(ICMP_QUOTE_OFFSET..) {
                     rewrite_quoted_v6(quoted, old, new);
                 }
             }
-            patch_message(payload, &o, &n, &before);
+            patch_message(payload, o, n, &before);
         }
         _ => {}
     }
-    Ok(true)
 }
 
 /// Incrementally fix the checksum at `off` of a transport header whose pseudo-header
@@ -194,13 +205,6 @@ fn ones_sum(data: &[u8]) -> u16 {
     acc as u16
 }
 
-fn addr_bytes(a: &IpAddress) -> Vec<u8> {
-    match a {
-        IpAddress::Ipv4(a) => a.octets().to_vec(),
-        IpAddress::Ipv6(a) => a.octets().to_vec(),
-    }
-}
-
 /// Offset of the checksum in a quoted transport header, if it is in the quoted bytes.
 fn quoted_l4_checksum_offset(proto: u8) -> Option<usize> {
     match proto {
@@ -227,23 +231,14 @@ fn adjust_quoted_l4(l4: &mut [u8], proto: u8, old: &[u8], new: &[u8]) {
 }
 
 /// Rewrite the (possibly truncated) IPv4 header quoted in an ICMP error.
-fn rewrite_quoted_v4(quoted: &mut [u8], old: IpAddress, new: IpAddress) {
-    let (o, n) = (addr_bytes(&old), addr_bytes(&new));
+fn rewrite_quoted_v4(quoted: &mut [u8], old: &[u8], new: &[u8]) {
     let Some(&vihl) = quoted.first() else { return };
     let ihl = usize::from(vihl & 0x0f) * 4;
     if vihl >> 4 != 4 || ihl < 20 || quoted.len() < ihl {
         return;
     }
     let proto = quoted.get(9).copied().unwrap_or(0);
-    let mut changed = 0;
-    for range in [12..16, 16..20] {
-        if quoted.get(range.clone()) == Some(o.as_slice()) {
-            if let Some(f) = quoted.get_mut(range) {
-                f.copy_from_slice(&n);
-                changed += 1;
-            }
-        }
-    }
+    let changed = swap_addrs(quoted, &V4_ADDRS, old, new);
     if changed == 0 {
         return;
     }
@@ -256,30 +251,21 @@ fn rewrite_quoted_v4(quoted: &mut [u8], old: IpAddress, new: IpAddress) {
     }
     if let Some(l4) = quoted.get_mut(ihl..) {
         for _ in 0..changed {
-            adjust_quoted_l4(l4, proto, &o, &n);
+            adjust_quoted_l4(l4, proto, old, new);
         }
     }
 }
 
 /// Rewrite the IPv6 header quoted in an ICMPv6 error.
-fn rewrite_quoted_v6(quoted: &mut [u8], old: IpAddress, new: IpAddress) {
-    let (o, n) = (addr_bytes(&old), addr_bytes(&new));
+fn rewrite_quoted_v6(quoted: &mut [u8], old: &[u8], new: &[u8]) {
     if quoted.len() < 40 || quoted.first().map(|b| b >> 4) != Some(6) {
         return;
     }
     let proto = quoted.get(6).copied().unwrap_or(0);
-    let mut changed = 0;
-    for range in [8..24, 24..40] {
-        if quoted.get(range.clone()) == Some(o.as_slice()) {
-            if let Some(f) = quoted.get_mut(range) {
-                f.copy_from_slice(&n);
-                changed += 1;
-            }
-        }
-    }
+    let changed = swap_addrs(quoted, &V6_ADDRS, old, new);
     if let Some(l4) = quoted.get_mut(40..) {
         for _ in 0..changed {
-            adjust_quoted_l4(l4, proto, &o, &n);
+            adjust_quoted_l4(l4, proto, old, new);
         }
     }
 }

@@ -264,12 +264,8 @@ impl Pair {
     ) -> Result<bool, PumpError> {
         let mut moved = false;
         // 1. Stream bytes into the outer leg's send buffer.
-        if !self.up_wire.is_empty() && !self.up_closed {
-            let n = stack.send(now, outer, &self.up_wire);
-            if n > 0 {
-                self.up_wire.drain(..n);
-                moved = true;
-            }
+        if !self.up_closed {
+            moved |= send_leg(now, stack, outer, &mut self.up_wire) > 0;
         }
         // 2. The session's stream (Init messages, frames) into the staging buffer.
         if let Some(Mode::Crypt(s)) = &mut self.mode {
@@ -301,24 +297,19 @@ impl Pair {
         }
         // 4. Read the inner leg when everything downstream is drained.
         if self.up.is_empty() && !self.inner_eof && self.up_wire.len() < CHUNK {
-            let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
-            match stack.recv(now, inner, buf) {
-                Ok(0) => {
+            match recv_leg(now, stack, inner, scratch) {
+                LegRead::Eof => {
                     self.inner_eof = true;
                     moved = true;
                 }
-                Ok(n) => {
-                    self.up.extend_from_slice(buf.get(..n).unwrap_or_default());
+                LegRead::Data(data) => {
+                    self.up.extend_from_slice(data);
                     if matches!(self.mode, Some(Mode::Plain)) {
-                        self.tx_bytes += n as u64;
+                        self.tx_bytes += data.len() as u64;
                     }
                     moved = true;
                 }
-                // Reset/timeout/close of the leg arrive as events.
-                Err(RecvError::WouldBlock)
-                | Err(RecvError::Reset)
-                | Err(RecvError::TimedOut)
-                | Err(RecvError::Closed) => {}
+                LegRead::Nothing => {}
             }
         }
         // 5. End of the inner stream: FINp, then the outer FIN once it is all queued.
@@ -356,13 +347,10 @@ impl Pair {
     ) -> Result<bool, PumpError> {
         let mut moved = false;
         // 1. Plaintext into the inner leg.
-        if !self.down.is_empty() && !self.down_closed {
-            let n = stack.send(now, inner, &self.down);
-            if n > 0 {
-                self.down.drain(..n);
-                self.rx_bytes += n as u64;
-                moved = true;
-            }
+        if !self.down_closed {
+            let n = send_leg(now, stack, inner, &mut self.down);
+            self.rx_bytes += n as u64;
+            moved |= n > 0;
         }
         // 2. Decrypted data out of the session.
         if let Some(Mode::Crypt(s)) = &mut self.mode {
@@ -390,9 +378,8 @@ impl Pair {
             _ => self.down.is_empty(),
         };
         if room && !self.outer_fin_seen {
-            let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
-            match stack.recv(now, outer, buf) {
-                Ok(0) => {
+            match recv_leg(now, stack, outer, scratch) {
+                LegRead::Eof => {
                     self.outer_fin_seen = true;
                     moved = true;
                     match &mut self.mode {
@@ -402,8 +389,7 @@ impl Pair {
                         _ => self.down_eof = true,
                     }
                 }
-                Ok(n) => {
-                    let data = buf.get(..n).unwrap_or_default();
+                LegRead::Data(data) => {
                     match &mut self.mode {
                         Some(Mode::Crypt(s)) => {
                             s.handle_stream(data).map_err(PumpError::Crypto)?;
@@ -412,10 +398,7 @@ impl Pair {
                     }
                     moved = true;
                 }
-                Err(RecvError::WouldBlock)
-                | Err(RecvError::Reset)
-                | Err(RecvError::TimedOut)
-                | Err(RecvError::Closed) => {}
+                LegRead::Nothing => {}
             }
         }
         // 4. End of the peer's stream: FIN to the application after the last byte.
@@ -428,5 +411,45 @@ impl Pair {
             moved = true;
         }
         Ok(moved)
+    }
+}
+
+/// Queue as much of `buf` as `conn`'s send buffer takes, removing it from `buf`; returns
+/// how many bytes that was (nothing is sent from an empty `buf`).
+fn send_leg(now: Instant, stack: &mut Stack, conn: ConnId, buf: &mut Vec<u8>) -> usize {
+    if buf.is_empty() {
+        return 0;
+    }
+    let n = stack.send(now, conn, buf);
+    buf.drain(..n.min(buf.len()));
+    n
+}
+
+/// What one read of a leg gave.
+enum LegRead<'a> {
+    /// The peer's FIN: the stream ended.
+    Eof,
+    /// Bytes read (never empty).
+    Data(&'a [u8]),
+    /// Nothing to read now.
+    Nothing,
+}
+
+/// Read at most one chunk of `conn` into `scratch`. A reset, timeout or close of the leg
+/// arrives as an event, so here it reads as nothing.
+fn recv_leg<'a>(
+    now: Instant,
+    stack: &mut Stack,
+    conn: ConnId,
+    scratch: &'a mut [u8],
+) -> LegRead<'a> {
+    let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
+    match stack.recv(now, conn, buf) {
+        Ok(0) => LegRead::Eof,
+        Ok(n) => LegRead::Data(buf.get(..n).unwrap_or_default()),
+        Err(RecvError::WouldBlock)
+        | Err(RecvError::Reset)
+        | Err(RecvError::TimedOut)
+        | Err(RecvError::Closed) => LegRead::Nothing,
     }
 }

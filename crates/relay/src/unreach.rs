@@ -4,7 +4,7 @@
 //! error for its own SYN and failed `connect` at once (RFC 1122 §4.2.3.9, RFC 4443 §3.1);
 //! so we send it the same type and code, quoting its held SYN.
 
-use smoltcp::wire::{IpAddress, IpProtocol};
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Address, Ipv6Address};
 use stack::IpEndpoint;
 
 /// A destination-unreachable error about a TCP segment we sent.
@@ -78,72 +78,64 @@ pub(crate) fn build(
     tcp8.extend_from_slice(&app.port.to_be_bytes());
     tcp8.extend_from_slice(&dest.port.to_be_bytes());
     tcp8.extend_from_slice(&isn.to_be_bytes());
+    let mut icmp = vec![u.kind, u.code, 0, 0, 0, 0, 0, 0];
     match (u.reporter, app.addr, dest.addr) {
         (IpAddress::Ipv4(r), IpAddress::Ipv4(a), IpAddress::Ipv4(d)) => {
-            let mut quoted = vec![0u8; 20];
-            {
-                let mut q = smoltcp::wire::Ipv4Packet::new_unchecked(&mut quoted[..]);
-                q.set_version(4);
-                q.set_header_len(20);
-                q.set_total_len(20 + 40);
-                q.set_dont_frag(true);
-                q.set_hop_limit(64);
-                q.set_next_header(IpProtocol::Tcp);
-                q.set_src_addr(a);
-                q.set_dst_addr(d);
-                q.fill_checksum();
-            }
-            quoted.extend_from_slice(&tcp8);
-            let mut icmp = vec![u.kind, u.code, 0, 0, 0, 0, 0, 0];
-            icmp.extend_from_slice(&quoted);
+            // The SYN as sent: 20 bytes of IP header and a 40-byte TCP header (RFC 792).
+            icmp.extend_from_slice(&ipv4_header(a, d, IpProtocol::Tcp, 20 + 40, true));
+            icmp.extend_from_slice(&tcp8);
             smoltcp::wire::Icmpv4Packet::new_unchecked(&mut icmp[..]).fill_checksum();
             let total = u16::try_from(20 + icmp.len()).ok()?;
-            let mut pkt = vec![0u8; 20];
-            {
-                let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut pkt[..]);
-                ip.set_version(4);
-                ip.set_header_len(20);
-                ip.set_total_len(total);
-                ip.set_hop_limit(64);
-                ip.set_next_header(IpProtocol::Icmp);
-                ip.set_src_addr(r);
-                ip.set_dst_addr(a);
-                ip.fill_checksum();
-            }
+            let mut pkt = ipv4_header(r, a, IpProtocol::Icmp, total, false);
             pkt.extend_from_slice(&icmp);
             Some(pkt)
         }
         (IpAddress::Ipv6(r), IpAddress::Ipv6(a), IpAddress::Ipv6(d)) => {
-            let mut quoted = vec![0u8; 40];
-            {
-                let mut q = smoltcp::wire::Ipv6Packet::new_unchecked(&mut quoted[..]);
-                q.set_version(6);
-                q.set_payload_len(40);
-                q.set_next_header(IpProtocol::Tcp);
-                q.set_hop_limit(64);
-                q.set_src_addr(a);
-                q.set_dst_addr(d);
-            }
-            quoted.extend_from_slice(&tcp8);
-            let mut icmp = vec![u.kind, u.code, 0, 0, 0, 0, 0, 0];
-            icmp.extend_from_slice(&quoted);
+            icmp.extend_from_slice(&ipv6_header(a, d, IpProtocol::Tcp, 40));
+            icmp.extend_from_slice(&tcp8);
             smoltcp::wire::Icmpv6Packet::new_unchecked(&mut icmp[..]).fill_checksum(&r, &a);
             let len = u16::try_from(icmp.len()).ok()?;
-            let mut pkt = vec![0u8; 40];
-            {
-                let mut ip = smoltcp::wire::Ipv6Packet::new_unchecked(&mut pkt[..]);
-                ip.set_version(6);
-                ip.set_payload_len(len);
-                ip.set_next_header(IpProtocol::Icmpv6);
-                ip.set_hop_limit(64);
-                ip.set_src_addr(r);
-                ip.set_dst_addr(a);
-            }
+            let mut pkt = ipv6_header(r, a, IpProtocol::Icmpv6, len);
             pkt.extend_from_slice(&icmp);
             Some(pkt)
         }
         _ => None,
     }
+}
+
+/// A 20-byte IPv4 header (RFC 791): no options, TTL 64, valid checksum.
+fn ipv4_header(
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    proto: IpProtocol,
+    total_len: u16,
+    dont_frag: bool,
+) -> Vec<u8> {
+    let mut b = vec![0u8; 20];
+    let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut b[..]);
+    ip.set_version(4);
+    ip.set_header_len(20);
+    ip.set_total_len(total_len);
+    ip.set_dont_frag(dont_frag);
+    ip.set_hop_limit(64);
+    ip.set_next_header(proto);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
+    b
+}
+
+/// A 40-byte IPv6 header (RFC 8200 §3) with hop limit 64.
+fn ipv6_header(src: Ipv6Address, dst: Ipv6Address, next: IpProtocol, payload_len: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 40];
+    let mut ip = smoltcp::wire::Ipv6Packet::new_unchecked(&mut b[..]);
+    ip.set_version(6);
+    ip.set_payload_len(payload_len);
+    ip.set_next_header(next);
+    ip.set_hop_limit(64);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    b
 }
 
 /// The sequence number of a SYN (no ACK) from `view`, with its endpoints.

@@ -76,20 +76,23 @@ fn udp4(src: IpAddress, sport: u16, dst: IpAddress, dport: u16, payload: &[u8]) 
     ipv4(src, dst, IpProtocol::Udp, &l4)
 }
 
-fn echo4(src: IpAddress, dst: IpAddress, kind: u8, ident: u16, seq: u16) -> Vec<u8> {
+/// An ICMP or ICMPv6 echo message of `kind` (checksum still zero).
+fn echo(kind: u8, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut l4 = vec![kind, 0, 0, 0];
     l4.extend_from_slice(&ident.to_be_bytes());
     l4.extend_from_slice(&seq.to_be_bytes());
-    l4.extend_from_slice(b"ping payload");
+    l4.extend_from_slice(payload);
+    l4
+}
+
+fn echo4(src: IpAddress, dst: IpAddress, kind: u8, ident: u16, seq: u16) -> Vec<u8> {
+    let mut l4 = echo(kind, ident, seq, b"ping payload");
     Icmpv4Packet::new_unchecked(&mut l4[..]).fill_checksum();
     ipv4(src, dst, IpProtocol::Icmp, &l4)
 }
 
 fn echo6(src: IpAddress, dst: IpAddress, kind: u8, ident: u16, seq: u16) -> Vec<u8> {
-    let mut l4 = vec![kind, 0, 0, 0];
-    l4.extend_from_slice(&ident.to_be_bytes());
-    l4.extend_from_slice(&seq.to_be_bytes());
-    l4.extend_from_slice(b"ping6 payload");
+    let mut l4 = echo(kind, ident, seq, b"ping6 payload");
     Icmpv6Packet::new_unchecked(&mut l4[..]).fill_checksum(&v6(src), &v6(dst));
     let mut b = vec![0u8; 40 + l4.len()];
     let mut ip = Ipv6Packet::new_unchecked(&mut b[..]);
@@ -114,7 +117,7 @@ fn drain(h: &mut Host) -> Vec<Vec<u8>> {
 
 #[test]
 fn udp_exchange_is_translated_both_ways() {
-    let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+    let mut a = Host::relay_a(cfg(), 1);
     let now = Instant::ZERO;
     a.kernel_send(now, &udp4(KERNEL_V4, 5353, B_REAL_V4, 53, b"query"));
     let out = drain(&mut a);
@@ -148,7 +151,7 @@ fn udp_exchange_is_translated_both_ways() {
 
 #[test]
 fn udp_to_unrouted_destination_is_dropped() {
-    let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+    let mut a = Host::relay_a(cfg(), 1);
     a.kernel_send(
         Instant::ZERO,
         &udp4(KERNEL_V4, 5353, IpAddress::v4(198, 51, 100, 1), 53, b"q"),
@@ -160,8 +163,8 @@ fn udp_to_unrouted_destination_is_dropped() {
 #[test]
 fn ping_through_the_engine_v4_and_v6() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, seed, 1);
-    let mut b = Host::plain(B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(cfg(), seed);
+    let mut b = Host::plain_b(seed);
     let now = Instant::ZERO;
     for (src, dst, pkt) in [
         (
@@ -209,7 +212,7 @@ fn ping_through_the_engine_v4_and_v6() {
 
 #[test]
 fn ping_to_the_stack_address_is_answered() {
-    let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+    let mut a = Host::relay_a(cfg(), 1);
     a.kernel_send(Instant::ZERO, &echo4(KERNEL_V4, STACK_V4, 8, 9, 9));
     let got = a.delivered_to_kernel.pop().expect("answered");
     let view = stack::wire::ip::parse(&got).unwrap();
@@ -222,7 +225,7 @@ fn ping_to_the_stack_address_is_answered() {
 
 #[test]
 fn port_unreachable_for_udp_reaches_the_kernel() {
-    let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+    let mut a = Host::relay_a(cfg(), 1);
     let now = Instant::ZERO;
     a.kernel_send(now, &udp4(KERNEL_V4, 5353, B_REAL_V4, 53, b"query"));
     let sent = drain(&mut a).pop().unwrap();
@@ -305,7 +308,7 @@ fn garbage_never_panics_the_engine() {
 #[test]
 fn unreachable_for_the_outer_syn_reaches_the_application() {
     for is_v6 in [false, true] {
-        let mut a = Host::with_relay(cfg(), A_REAL_V4, A_REAL_V6, 1, 1);
+        let mut a = Host::relay_a(cfg(), 1);
         let (kernel, dest, router, real) = if is_v6 {
             (
                 KERNEL_V6,

@@ -6,38 +6,11 @@
 mod common;
 
 use common::*;
-use relay::{Cidr, Cipher, Config, IpAddress, IpEndpoint, PairState, Policy, Route, Tep};
+use relay::{Cipher, Config, IpAddress, IpEndpoint, PairState, Policy, Tep};
 use stack::sim::{Link, Simulator};
 use stack::{Duration, Event, Instant};
 
 const MB: usize = 1 << 20;
-
-fn routes(policy: Policy) -> Vec<Route> {
-    vec![
-        Route {
-            cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
-            policy,
-        },
-        Route {
-            cidr: Cidr::new(IpAddress::v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32).unwrap(),
-            policy,
-        },
-    ]
-}
-
-fn client_cfg(policy: Policy) -> Config {
-    Config {
-        routes: routes(policy),
-        ..Config::default()
-    }
-}
-
-fn server_cfg(port: u16) -> Config {
-    Config {
-        fronted_ports: vec![port],
-        ..Config::default()
-    }
-}
 
 fn impaired() -> Link {
     Link::ideal()
@@ -78,28 +51,43 @@ fn relay_pair(
     b_data: Vec<u8>,
 ) -> Sim {
     let seed = stack::sim::seed_from_env();
-    let (kernel, _, b_real) = addrs(v6);
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let mut b = Host::relay_b(server_cfg(80), seed);
     b.serve(80, b_data, b_mode);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(kernel, 40000),
-        IpEndpoint::new(b_real, 80),
-        a_data,
-        a_mode,
-    );
+    dial(&mut a, v6, 40000, 80, a_data, a_mode);
     sim_with(a, b, link)
 }
 
 fn done(s: &Sim, a_len: usize, b_len: usize) -> bool {
     s.a.app.eof && s.b.app.eof && s.a.app.received.len() == b_len && s.b.app.received.len() == a_len
+}
+
+/// A's application connects from the kernel-side address, port `port`, to B's real
+/// address, port `to` (IPv6 if `v6`), at time zero.
+fn dial(a: &mut Host, v6: bool, port: u16, to: u16, data: Vec<u8>, mode: SendMode) {
+    let (kernel, _, b_real) = addrs(v6);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(kernel, port),
+        IpEndpoint::new(b_real, to),
+        data,
+        mode,
+    );
+}
+
+/// Run until A's application is answered: reset (refused) or established.
+fn run_until_answered(sim: &mut Sim) {
+    sim.run_until(
+        |s| s.a.app.reset || s.a.app.established,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+}
+
+/// Each application received, whole, what the other sent.
+fn assert_exchanged(sim: &Sim, a_data: &[u8], b_data: &[u8]) {
+    assert_eq!(sha(&sim.a.app.received), sha(b_data), "A received B's data");
+    assert_eq!(sha(&sim.b.app.received), sha(a_data), "B received A's data");
 }
 
 fn encrypted_transfer(v6: bool) {
@@ -151,16 +139,7 @@ fn encrypted_transfer(v6: bool) {
         Duration::from_secs(120),
     )
     .unwrap();
-    assert_eq!(
-        sha(&sim.a.app.received),
-        sha(&b_data),
-        "A received B's data"
-    );
-    assert_eq!(
-        sha(&sim.b.app.received),
-        sha(&a_data),
-        "B received A's data"
-    );
+    assert_exchanged(&sim, &a_data, &b_data);
     let (ia, ib) = (ids.0.expect("A sessid"), ids.1.expect("B sessid"));
     assert_eq!(ia, ib, "session IDs equal on both ends");
     assert_eq!(ia[0], 0x23, "X25519 session ID");
@@ -215,21 +194,16 @@ fn encrypted_1mb_both_ways_ipv6_with_loss_and_reorder() {
 #[test]
 fn plain_peer_falls_back_unencrypted() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::plain(B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let mut b = Host::plain_b(seed);
     let a_data = data(200_000, 3);
     let b_data = data(300_000, 4);
     b.serve(80, b_data.clone(), SendMode::Immediately);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40001),
-        IpEndpoint::new(B_REAL_V4, 80),
+    dial(
+        &mut a,
+        false,
+        40001,
+        80,
         a_data.clone(),
         SendMode::Immediately,
     );
@@ -250,8 +224,7 @@ fn plain_peer_falls_back_unencrypted() {
     )
     .unwrap();
     assert!(saw_plain);
-    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    assert_exchanged(&sim, &a_data, &b_data);
     assert!(
         sim.a.out.marker_hits > 0,
         "plain relay carries the plaintext"
@@ -274,23 +247,19 @@ fn plain_peer_falls_back_unencrypted() {
 
 fn require_refuses(v6: bool) {
     let seed = stack::sim::seed_from_env();
-    let (kernel, _, b_real) = addrs(v6);
-    let mut a = Host::with_relay(client_cfg(Policy::Require), A_REAL_V4, A_REAL_V6, seed, 1);
-    let mut b = Host::plain(B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Require), seed);
+    let mut b = Host::plain_b(seed);
     b.serve(80, data(10_000, 5), SendMode::Immediately);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(kernel, 40002),
-        IpEndpoint::new(b_real, 80),
+    dial(
+        &mut a,
+        v6,
+        40002,
+        80,
         data(10_000, 6),
         SendMode::Immediately,
     );
     let mut sim = sim_with(a, b, clean);
-    sim.run_until(
-        |s| s.a.app.reset || s.a.app.established,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    run_until_answered(&mut sim);
     assert!(sim.a.app.reset, "the application sees a refusal");
     assert!(
         !sim.a.app.established,
@@ -321,17 +290,11 @@ fn require_policy_refuses_plain_peer_ipv6() {
 #[test]
 fn require_policy_allows_tcpcrypt_peer() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(client_cfg(Policy::Require), A_REAL_V4, A_REAL_V6, seed, 1);
-    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Require), seed);
+    let mut b = Host::relay_b(server_cfg(80), seed);
     let b_data = data(50_000, 7);
     b.serve(80, b_data.clone(), SendMode::Immediately);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40003),
-        IpEndpoint::new(B_REAL_V4, 80),
-        Vec::new(),
-        SendMode::Immediately,
-    );
+    dial(&mut a, false, 40003, 80, Vec::new(), SendMode::Immediately);
     let mut sim = sim_with(a, b, clean);
     sim.run_until(|s| done(s, 0, 50_000), Duration::from_secs(30))
         .unwrap();
@@ -342,28 +305,19 @@ fn require_policy_allows_tcpcrypt_peer() {
 #[test]
 fn refused_destination_reaches_the_application_as_refusal() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
     // Nothing listens on port 81 of the plain host: it answers RST.
-    let b = Host::plain(B_REAL_V4, B_REAL_V6, seed, 2);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40004),
-        IpEndpoint::new(B_REAL_V4, 81),
+    let b = Host::plain_b(seed);
+    dial(
+        &mut a,
+        false,
+        40004,
+        81,
         data(1000, 8),
         SendMode::Immediately,
     );
     let mut sim = sim_with(a, b, clean);
-    sim.run_until(
-        |s| s.a.app.reset || s.a.app.established,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    run_until_answered(&mut sim);
     assert!(sim.a.app.reset);
     assert!(!sim.a.app.established);
     assert_eq!(sim.a.engine().stats().refused_destination, 1);
@@ -373,21 +327,9 @@ fn refused_destination_reaches_the_application_as_refusal() {
 #[test]
 fn unreachable_destination_times_out_without_an_answer() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let b = Host::plain(B_REAL_V4, B_REAL_V6, seed, 2);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40005),
-        IpEndpoint::new(B_REAL_V4, 80),
-        Vec::new(),
-        SendMode::Nothing,
-    );
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let b = Host::plain_b(seed);
+    dial(&mut a, false, 40005, 80, Vec::new(), SendMode::Nothing);
     // A black hole: the path drops everything.
     let mut sim = Simulator::new(
         a,
@@ -432,8 +374,7 @@ fn half_close(client_first: bool) {
     );
     sim.run_until(|s| done(s, 300_000, 400_000), Duration::from_secs(60))
         .unwrap();
-    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    assert_exchanged(&sim, &a_data, &b_data);
     assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
     // The half-closed direction carried data after the other's FIN: the second sender
     // only started after EOF, so both EOFs were seen in order.
@@ -494,19 +435,14 @@ fn service_reset_reaches_the_client() {
 #[test]
 fn tampered_ciphertext_aborts_both_legs_not_eof() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let mut b = Host::relay_b(server_cfg(80), seed);
     b.serve(80, Vec::new(), SendMode::Nothing);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40006),
-        IpEndpoint::new(B_REAL_V4, 80),
+    dial(
+        &mut a,
+        false,
+        40006,
+        80,
         data(200_000, 13),
         SendMode::Immediately,
     );
@@ -545,14 +481,8 @@ fn tampered_ciphertext_aborts_both_legs_not_eof() {
 #[test]
 fn many_connections_at_once() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let b = Host::relay_b(server_cfg(80), seed);
     // Extra client connections driven by hand; the service side only counts.
     let mut sim = Simulator::new(a_setup(&mut a), b_setup(b), clean(), clean());
     let all_keyed = |e: &relay::Engine| {
@@ -599,13 +529,7 @@ fn a_setup(a: &mut Host) -> Host {
 }
 
 fn b_setup(mut b: Host) -> Host {
-    b.app_stack.listen(
-        stack::ListenAddr {
-            addr: None,
-            port: Some(80),
-        },
-        stack::ListenConfig::default(),
-    );
+    b.listen(80);
     b
 }
 
@@ -629,16 +553,17 @@ fn every_tep_and_aead_interoperates() {
                 ciphers: vec![cipher],
                 ..client_cfg(Policy::Require)
             };
-            let mut a = Host::with_relay(cfg, A_REAL_V4, A_REAL_V6, seed, 1);
-            let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+            let mut a = Host::relay_a(cfg, seed);
+            let mut b = Host::relay_b(server_cfg(80), seed);
             let a_data = data(30_000, 20 + i as u8);
             let b_data = data(20_000, 40 + j as u8);
             b.serve(80, b_data.clone(), SendMode::Immediately);
             let port = 42000 + (i * 3 + j) as u16;
-            a.connect(
-                Instant::ZERO,
-                IpEndpoint::new(KERNEL_V6, port),
-                IpEndpoint::new(B_REAL_V6, 80),
+            dial(
+                &mut a,
+                true,
+                port,
+                80,
                 a_data.clone(),
                 SendMode::Immediately,
             );
@@ -658,8 +583,7 @@ fn every_tep_and_aead_interoperates() {
                 Duration::from_secs(30),
             )
             .unwrap();
-            assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-            assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+            assert_exchanged(&sim, &a_data, &b_data);
             let (t, c, id) = seen.expect("status while connected");
             assert_eq!((t, c), (tep, cipher));
             assert_eq!(id[0], tep.id(), "session ID starts with the TEP byte");
@@ -714,21 +638,9 @@ fn two_hundred_concurrent_connections_complete() {
     const REQ: usize = 5_000;
     const RESP: usize = 20_000;
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
-    b.app_stack.listen(
-        stack::ListenAddr {
-            addr: None,
-            port: Some(80),
-        },
-        stack::ListenConfig::default(),
-    );
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let mut b = Host::relay_b(server_cfg(80), seed);
+    b.listen(80);
     let mut clients = Vec::new();
     for i in 0..N {
         let (kernel, real) = if i % 2 == 0 {
@@ -876,8 +788,7 @@ fn impairment_matrix() {
                 eprintln!("links {:?} {:?}", sim.a_to_b.stats(), sim.b_to_a.stats());
             }
             r.unwrap();
-            assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-            assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+            assert_exchanged(&sim, &a_data, &b_data);
             assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
         }
     }
@@ -886,28 +797,19 @@ fn impairment_matrix() {
 #[test]
 fn fronted_port_without_service_refuses_the_client() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
-        client_cfg(Policy::Opportunistic),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
+    let mut a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
     // B fronts port 80 but no service listens there.
-    let b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V6, 40007),
-        IpEndpoint::new(B_REAL_V6, 80),
+    let b = Host::relay_b(server_cfg(80), seed);
+    dial(
+        &mut a,
+        true,
+        40007,
+        80,
         data(1000, 14),
         SendMode::Immediately,
     );
     let mut sim = sim_with(a, b, clean);
-    sim.run_until(
-        |s| s.a.app.reset || s.a.app.established,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    run_until_answered(&mut sim);
     assert!(
         sim.a.app.reset && !sim.a.app.established,
         "{:?}",
@@ -923,8 +825,8 @@ fn fronted_port_without_service_refuses_the_client() {
 #[test]
 fn reconfigure_adds_routes_and_fronted_ports() {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(Config::default(), A_REAL_V4, A_REAL_V6, seed, 1);
-    let mut b = Host::with_relay(server_cfg(81), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(Config::default(), seed);
+    let mut b = Host::relay_b(server_cfg(81), seed);
     a.engine
         .as_mut()
         .unwrap()
@@ -932,13 +834,7 @@ fn reconfigure_adds_routes_and_fronted_ports() {
     b.engine.as_mut().unwrap().reconfigure(Vec::new(), vec![80]);
     let b_data = data(10_000, 15);
     b.serve(80, b_data.clone(), SendMode::Immediately);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40008),
-        IpEndpoint::new(B_REAL_V4, 80),
-        Vec::new(),
-        SendMode::Immediately,
-    );
+    dial(&mut a, false, 40008, 80, Vec::new(), SendMode::Immediately);
     let mut sim = sim_with(a, b, clean);
     sim.run_until(|s| done(s, 0, 10_000), Duration::from_secs(10))
         .unwrap();
@@ -952,7 +848,7 @@ fn reconfigure_adds_routes_and_fronted_ports() {
 fn fronting_serves_a_plain_client_unencrypted() {
     let seed = stack::sim::seed_from_env();
     let mut a = Host::plain(A_REAL_V4, A_REAL_V6, seed, 1);
-    let mut b = Host::with_relay(server_cfg(80), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut b = Host::relay_b(server_cfg(80), seed);
     let a_data = data(100_000, 16);
     let b_data = data(150_000, 17);
     b.serve(80, b_data.clone(), SendMode::Immediately);
@@ -976,8 +872,7 @@ fn fronting_serves_a_plain_client_unencrypted() {
     )
     .unwrap();
     assert!(seen_plain);
-    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    assert_exchanged(&sim, &a_data, &b_data);
     let conn = sim.b.app.conn.unwrap();
     assert_eq!(
         sim.b.app_stack.endpoints(conn).map(|e| e.1),
@@ -1020,21 +915,16 @@ fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
         outer_mtu: 1500,
         ..c
     };
-    let mut a = Host::with_relay(
-        big(client_cfg(Policy::Require)),
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::with_relay(big(server_cfg(80)), B_REAL_V4, B_REAL_V6, seed, 2);
+    let mut a = Host::relay_a(big(client_cfg(Policy::Require)), seed);
+    let mut b = Host::relay_b(big(server_cfg(80)), seed);
     let a_data = data(200_000, 21);
     let b_data = data(200_000, 22);
     b.serve(80, b_data.clone(), SendMode::Immediately);
-    a.connect(
-        Instant::ZERO,
-        IpEndpoint::new(KERNEL_V4, 40011),
-        IpEndpoint::new(B_REAL_V4, 80),
+    dial(
+        &mut a,
+        false,
+        40011,
+        80,
         a_data.clone(),
         SendMode::Immediately,
     );
@@ -1042,8 +932,7 @@ fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
     let mut sim = Simulator::new(a, b, link(), link());
     sim.run_until(|s| done(s, 200_000, 200_000), Duration::from_secs(30))
         .unwrap();
-    assert_eq!(sha(&sim.a.app.received), sha(&b_data));
-    assert_eq!(sha(&sim.b.app.received), sha(&a_data));
+    assert_exchanged(&sim, &a_data, &b_data);
     assert_eq!(
         sim.a_to_b.stats().dropped_mtu + sim.b_to_a.stats().dropped_mtu,
         0
@@ -1073,25 +962,19 @@ fn resumption_offer_to_a_peer_without_it_falls_back_to_fresh() {
 
 fn three_connections(b_resumes: bool) -> Vec<[u8; 33]> {
     let seed = stack::sim::seed_from_env();
-    let mut a = Host::with_relay(
+    let mut a = Host::relay_a(
         Config {
             resumption: true,
             ..client_cfg(Policy::Require)
         },
-        A_REAL_V4,
-        A_REAL_V6,
         seed,
-        1,
     );
-    let mut b = Host::with_relay(
+    let mut b = Host::relay_b(
         Config {
             resumption: b_resumes,
             ..server_cfg(80)
         },
-        B_REAL_V4,
-        B_REAL_V6,
         seed,
-        2,
     );
     let mut ids = Vec::new();
     let mut start = Instant::ZERO;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use relay::{Cidr, Config, IpAddress, IpEndpoint, Policy, Route};
+use relay::{IpEndpoint, Policy};
 use stack::sim::{Link, Simulator};
 use stack::{Duration, Instant};
 
@@ -15,30 +15,8 @@ use stack::{Duration, Instant};
 fn fifty_megabytes_through_two_engines() {
     const LEN: usize = 50 << 20;
     let seed = stack::sim::seed_from_env();
-    let routes = vec![Route {
-        cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
-        policy: Policy::Require,
-    }];
-    let mut a = Host::with_relay(
-        Config {
-            routes,
-            ..Config::default()
-        },
-        A_REAL_V4,
-        A_REAL_V6,
-        seed,
-        1,
-    );
-    let mut b = Host::with_relay(
-        Config {
-            fronted_ports: vec![80],
-            ..Config::default()
-        },
-        B_REAL_V4,
-        B_REAL_V6,
-        seed,
-        2,
-    );
+    let mut a = Host::relay_a(client_cfg(Policy::Require), seed);
+    let mut b = Host::relay_b(server_cfg(80), seed);
     let payload = data(LEN, 1);
     b.serve(80, payload.clone(), SendMode::Immediately);
     a.connect(

@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 
-use relay::{Config, Engine, IpAddress, IpEndpoint};
+use relay::{Cidr, Config, Engine, IpAddress, IpEndpoint, Policy, Route};
 use sha2::{Digest, Sha256};
 use smoltcp::wire::{IpProtocol, TcpPacket};
 use stack::sim::Node;
@@ -266,6 +266,36 @@ pub const KERNEL_V6: IpAddress = IpAddress::v6(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 pub const STACK_V4: IpAddress = IpAddress::v4(10, 77, 0, 2);
 pub const STACK_V6: IpAddress = IpAddress::v6(0xfd77, 0, 0, 0, 0, 0, 0, 2);
 
+/// Routes over both test networks (192.0.2.0/24, 2001:db8::/32) under `policy`.
+pub fn routes(policy: Policy) -> Vec<Route> {
+    vec![
+        Route {
+            cidr: Cidr::new(IpAddress::v4(192, 0, 2, 0), 24).unwrap(),
+            policy,
+        },
+        Route {
+            cidr: Cidr::new(IpAddress::v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32).unwrap(),
+            policy,
+        },
+    ]
+}
+
+/// A client relay: both test networks routed under `policy`.
+pub fn client_cfg(policy: Policy) -> Config {
+    Config {
+        routes: routes(policy),
+        ..Config::default()
+    }
+}
+
+/// A server relay fronting `port`.
+pub fn server_cfg(port: u16) -> Config {
+    Config {
+        fronted_ports: vec![port],
+        ..Config::default()
+    }
+}
+
 /// A stack playing a kernel: its sockets are never orphaned in these tests, so FIN-WAIT-2
 /// does not time out (Linux applies `tcp_fin_timeout` to orphaned sockets only).
 fn kernel_stack(addrs: Vec<IpAddress>, seed: [u8; 32]) -> Stack {
@@ -297,10 +327,41 @@ impl Host {
         };
         let engine = Engine::new(config);
         let app_stack = kernel_stack(vec![KERNEL_V4, KERNEL_V6], seed32(seed, salt ^ 0x80));
+        Host::assemble(app_stack, Some(engine), (real_v4, real_v6), fronted)
+    }
+
+    /// A host without the relay: its stack owns the real addresses, no ENO.
+    pub fn plain(real_v4: IpAddress, real_v6: IpAddress, seed: u64, salt: u8) -> Host {
+        let app_stack = kernel_stack(vec![real_v4, real_v6], seed32(seed, salt));
+        Host::assemble(app_stack, None, (real_v4, real_v6), Vec::new())
+    }
+
+    /// Host A (the client side, salt 1) with the relay configured by `config`.
+    pub fn relay_a(config: Config, seed: u64) -> Host {
+        Host::with_relay(config, A_REAL_V4, A_REAL_V6, seed, 1)
+    }
+
+    /// Host B (the server side, salt 2) with the relay configured by `config`.
+    pub fn relay_b(config: Config, seed: u64) -> Host {
+        Host::with_relay(config, B_REAL_V4, B_REAL_V6, seed, 2)
+    }
+
+    /// Host B (salt 2) without the relay.
+    pub fn plain_b(seed: u64) -> Host {
+        Host::plain(B_REAL_V4, B_REAL_V6, seed, 2)
+    }
+
+    /// A host with nothing sent, received or logged yet.
+    fn assemble(
+        app_stack: Stack,
+        engine: Option<Engine>,
+        (real_v4, real_v6): (IpAddress, IpAddress),
+        fronted: Vec<u16>,
+    ) -> Host {
         Host {
             app_stack,
             app: App::new(Vec::new(), SendMode::Nothing),
-            engine: Some(engine),
+            engine,
             real_v4,
             real_v6,
             out: WireLog::default(),
@@ -313,25 +374,6 @@ impl Host {
         }
     }
 
-    /// A host without the relay: its stack owns the real addresses, no ENO.
-    pub fn plain(real_v4: IpAddress, real_v6: IpAddress, seed: u64, salt: u8) -> Host {
-        let app_stack = kernel_stack(vec![real_v4, real_v6], seed32(seed, salt));
-        Host {
-            app_stack,
-            app: App::new(Vec::new(), SendMode::Nothing),
-            engine: None,
-            real_v4,
-            real_v6,
-            out: WireLog::default(),
-            inbound: WireLog::default(),
-            delivered_to_kernel: Vec::new(),
-            kernel_syns: Vec::new(),
-            to_net: VecDeque::new(),
-            fronted: Vec::new(),
-            buf: Vec::new(),
-        }
-    }
-
     pub fn engine(&self) -> &Engine {
         self.engine.as_ref().unwrap()
     }
@@ -339,6 +381,13 @@ impl Host {
     /// The application listens on `port` (on the kernel-side or, for a plain host, the
     /// real addresses) and adopts the first connection.
     pub fn serve(&mut self, port: u16, to_send: Vec<u8>, mode: SendMode) {
+        self.listen(port);
+        self.app = App::new(to_send, mode);
+        self.app.server_port = Some(port);
+    }
+
+    /// The kernel's stack listens on `port` (any address); the test drives the connections.
+    pub fn listen(&mut self, port: u16) {
         self.app_stack.listen(
             ListenAddr {
                 addr: None,
@@ -346,8 +395,6 @@ impl Host {
             },
             ListenConfig::default(),
         );
-        self.app = App::new(to_send, mode);
-        self.app.server_port = Some(port);
     }
 
     /// The application connects.
