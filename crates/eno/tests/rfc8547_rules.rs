@@ -4,24 +4,8 @@
 
 mod support;
 
-use eno::{
-    must_discard_syn_data, Config, DisableReason, EnoError, EnoSlot, Negotiation, Outcome, TepOffer,
-};
-use support::{ack, deliver, h, syn, Seg};
-
-fn cfg(teps: &[u8]) -> Config {
-    Config {
-        teps: teps.iter().map(|&t| TepOffer::new(t)).collect(),
-        ..Config::default()
-    }
-}
-
-fn reason(n: &Negotiation) -> DisableReason {
-    match n.outcome() {
-        Some(Outcome::Disabled(r)) => r.clone(),
-        other => panic!("expected disabled, got {other:?}"),
-    }
-}
+use eno::{must_discard_syn_data, Config, DisableReason, EnoError, EnoSlot, Negotiation, TepOffer};
+use support::{ack, active_sending, cfg, deliver, disabled, h, syn, Seg};
 
 fn syn_with(opt: &str) -> Seg {
     Seg {
@@ -39,33 +23,37 @@ fn synack_with(opt: &str) -> Seg {
     }
 }
 
+/// A (active) and B (passive), both offering 0x23, once B has received A's SYN.
+fn after_syn() -> (Negotiation, Negotiation) {
+    let a = Negotiation::active(&cfg(&[0x23]));
+    let mut b = Negotiation::passive(&cfg(&[0x23]));
+    deliver(&mut b, &syn(&a, false));
+    (a, b)
+}
+
 #[test]
 fn rfc8547_4_1_two_eno_options_in_syn_disable() {
     let mut b = Negotiation::passive(&cfg(&[0x23]));
     b.on_segment(true, false, EnoSlot::Many);
-    assert_eq!(reason(&b), DisableReason::TwoInSyn);
+    assert_eq!(disabled(&b), DisableReason::TwoInSyn);
     assert!(b.syn_option().is_none(), "behaves as if the SYN had no ENO");
 
     let mut a = Negotiation::active(&cfg(&[0x23]));
     a.on_segment(true, true, EnoSlot::Many);
-    assert_eq!(reason(&a), DisableReason::TwoInSyn);
+    assert_eq!(disabled(&a), DisableReason::TwoInSyn);
     assert!(!a.must_send_option());
 }
 
 #[test]
 fn rfc8547_4_1_several_eno_options_in_non_syn_count_as_one() {
-    let a = Negotiation::active(&cfg(&[0x23]));
-    let mut b = Negotiation::passive(&cfg(&[0x23]));
-    deliver(&mut b, &syn(&a, false));
+    let (_, mut b) = after_syn();
     b.on_segment(false, true, EnoSlot::Many);
     assert!(b.is_enabled());
 }
 
 #[test]
 fn rfc8547_4_1_non_syn_option_contents_are_ignored() {
-    let a = Negotiation::active(&cfg(&[0x23]));
-    let mut b = Negotiation::passive(&cfg(&[0x23]));
-    deliver(&mut b, &syn(&a, false));
+    let (_, mut b) = after_syn();
     // A non-SYN-form option with (meaningless) contents still counts as present.
     b.on_segment(false, true, EnoSlot::One(&[0x45, 0x04, 0x80, 0x00]));
     assert!(b.is_enabled());
@@ -77,7 +65,7 @@ fn rfc8547_4_4_length_byte_overrun_in_syn_disables() {
     // 0x82 announces 3 data bytes after 0xa3, only 1 present.
     deliver(&mut b, &syn_with("45 05 82 a3 00"));
     assert_eq!(
-        reason(&b),
+        disabled(&b),
         DisableReason::IllFormed(EnoError::DataOverrun {
             offset: 2,
             announced: 3,
@@ -92,7 +80,7 @@ fn rfc8547_4_4_length_byte_followed_by_v0_byte_disables() {
     let mut b = Negotiation::passive(&cfg(&[0x23]));
     deliver(&mut b, &syn_with("45 06 81 23 aa bb"));
     assert!(matches!(
-        reason(&b),
+        disabled(&b),
         DisableReason::IllFormed(EnoError::LengthByteNotFollowedByTep { found: 0x23, .. })
     ));
     assert!(b.syn_option().is_none());
@@ -103,7 +91,7 @@ fn rfc8547_4_4_ill_formed_synack_disables_active_opener() {
     let mut a = Negotiation::active(&cfg(&[0x23]));
     deliver(&mut a, &synack_with("45 05 01 23 80"));
     assert!(matches!(
-        reason(&a),
+        disabled(&a),
         DisableReason::IllFormed(EnoError::LengthByteAtEnd { offset: 4 })
     ));
     assert_eq!(ack(&a).eno, None, "no further ENO options");
@@ -121,11 +109,9 @@ fn rfc8547_4_6_segment_without_eno_up_to_first_ack_disables() {
             eno: None,
         },
     );
-    assert_eq!(reason(&a), DisableReason::Missing);
+    assert_eq!(disabled(&a), DisableReason::Missing);
     // B: the first received ACK segment (A's third ACK) without ENO.
-    let a = Negotiation::active(&cfg(&[0x23]));
-    let mut b = Negotiation::passive(&cfg(&[0x23]));
-    deliver(&mut b, &syn(&a, false));
+    let (_, mut b) = after_syn();
     deliver(
         &mut b,
         &Seg {
@@ -134,7 +120,7 @@ fn rfc8547_4_6_segment_without_eno_up_to_first_ack_disables() {
             eno: None,
         },
     );
-    assert_eq!(reason(&b), DisableReason::Missing);
+    assert_eq!(disabled(&b), DisableReason::Missing);
     assert!(!b.must_send_option());
 }
 
@@ -157,7 +143,7 @@ fn rfc8547_4_6_no_valid_tep_falls_back() {
     let a = Negotiation::active(&cfg(&[0x21, 0x22]));
     let mut b = Negotiation::passive(&cfg(&[0x23, 0x24]));
     deliver(&mut b, &syn(&a, false));
-    assert_eq!(reason(&b), DisableReason::NoCommonTep);
+    assert_eq!(disabled(&b), DisableReason::NoCommonTep);
     assert!(b.syn_option().is_none());
 }
 
@@ -166,11 +152,11 @@ fn rfc8547_4_6_vacuous_option_falls_back() {
     // A vacuous SYN: B cannot pick a TEP.
     let mut b = Negotiation::passive(&cfg(&[0x23]));
     deliver(&mut b, &syn_with("45 02"));
-    assert_eq!(reason(&b), DisableReason::NoCommonTep);
+    assert_eq!(disabled(&b), DisableReason::NoCommonTep);
     // A vacuous SYN-ACK (explicit b = 1, no TEP): A falls back.
     let mut a = Negotiation::active(&cfg(&[0x23]));
     deliver(&mut a, &synack_with("45 03 01"));
-    assert_eq!(reason(&a), DisableReason::NoCommonTep);
+    assert_eq!(disabled(&a), DisableReason::NoCommonTep);
     assert!(!a.must_send_option());
 }
 
@@ -181,17 +167,16 @@ fn rfc8547_4_6_same_b_on_both_sides_disables() {
         b: true,
         ..cfg(&[0x23])
     };
-    let a = Negotiation::active(&a_cfg);
-    assert_eq!(a.syn_option(), Some(&h("45 04 01 23")[..]));
+    let a = active_sending(&a_cfg, "45 04 01 23");
     let mut b = Negotiation::passive(&cfg(&[0x23]));
     deliver(&mut b, &syn(&a, false));
-    assert_eq!(reason(&b), DisableReason::RoleConflict);
+    assert_eq!(disabled(&b), DisableReason::RoleConflict);
     assert!(b.syn_option().is_none());
     // A load balancer echoing A's options back as the SYN-ACK: both b = 0 at A.
     let mut a = Negotiation::active(&cfg(&[0x23]));
     let echo = syn(&a, true);
     deliver(&mut a, &echo);
-    assert_eq!(reason(&a), DisableReason::RoleConflict);
+    assert_eq!(disabled(&a), DisableReason::RoleConflict);
 }
 
 #[test]
@@ -201,12 +186,11 @@ fn rfc8547_4_6_mandatory_app_aware_mode_needs_peer_a1() {
         ..cfg(&[0x23])
     };
     // We send a = 1 in mandatory mode, even as A (global 0x02 made explicit).
-    let a = Negotiation::active(&aa);
-    assert_eq!(a.syn_option(), Some(&h("45 04 02 23")[..]));
+    let a = active_sending(&aa, "45 04 02 23");
     // Peer a = 0 => disabled.
     let mut b = Negotiation::passive(&aa);
     deliver(&mut b, &syn_with("45 03 23"));
-    assert_eq!(reason(&b), DisableReason::PeerNotAppAware);
+    assert_eq!(disabled(&b), DisableReason::PeerNotAppAware);
     assert_eq!(b.peer_global().map(|g| g.a), Some(false));
     // Peer a = 1 => negotiated, and the peer's a bit is visible.
     let mut b = Negotiation::passive(&aa);
@@ -222,11 +206,13 @@ fn rfc8547_4_6_mandatory_app_aware_mode_needs_peer_a1() {
 #[test]
 fn rfc8547_4_2_app_aware_bit_defaults_to_zero_and_is_settable() {
     assert!(!Config::default().a);
-    let a = Negotiation::active(&Config {
-        a: true,
-        ..cfg(&[0x23])
-    });
-    assert_eq!(a.syn_option(), Some(&h("45 04 02 23")[..]));
+    let a = active_sending(
+        &Config {
+            a: true,
+            ..cfg(&[0x23])
+        },
+        "45 04 02 23",
+    );
     assert!(a.local_global().a);
 }
 
@@ -240,9 +226,7 @@ fn rfc8547_4_2_reserved_z_bits_are_ignored() {
 
 #[test]
 fn rfc8547_4_2_passive_opener_sends_explicit_global_b1() {
-    let a = Negotiation::active(&cfg(&[0x23]));
-    let mut b = Negotiation::passive(&cfg(&[0x23]));
-    deliver(&mut b, &syn(&a, false));
+    let (_, b) = after_syn();
     let opt = b.syn_option().unwrap();
     assert_eq!(opt.get(2), Some(&0x01));
 }
@@ -259,7 +243,7 @@ fn rfc8547_4_6_passive_sends_no_eno_when_syn_had_none() {
         },
     );
     assert!(b.syn_option().is_none());
-    assert_eq!(reason(&b), DisableReason::Missing);
+    assert_eq!(disabled(&b), DisableReason::Missing);
 }
 
 #[test]
@@ -281,7 +265,7 @@ fn rfc8547_4_6_changed_option_in_retransmitted_syn_disables() {
     let mut b = Negotiation::passive(&cfg(&[0x23]));
     deliver(&mut b, &syn_with("45 04 21 23"));
     deliver(&mut b, &syn_with("45 03 23"));
-    assert_eq!(reason(&b), DisableReason::PeerOptionChanged);
+    assert_eq!(disabled(&b), DisableReason::PeerOptionChanged);
     assert!(b.syn_option().is_none());
 }
 
@@ -289,7 +273,7 @@ fn rfc8547_4_6_changed_option_in_retransmitted_syn_disables() {
 fn rfc8547_4_6_active_opener_may_drop_eno_on_syn_retransmission() {
     let mut a = Negotiation::active(&cfg(&[0x23]));
     a.abandon();
-    assert_eq!(reason(&a), DisableReason::Abandoned);
+    assert_eq!(disabled(&a), DisableReason::Abandoned);
     assert!(a.syn_option().is_none());
     // Abandon after success does nothing: encryption on is final.
     let mut a = Negotiation::active(&cfg(&[0x23]));
@@ -306,11 +290,11 @@ fn rfc8547_4_6_disabled_by_configuration_sends_nothing() {
     };
     let a = Negotiation::active(&off);
     assert!(a.syn_option().is_none());
-    assert_eq!(reason(&a), DisableReason::ConfigDisabled);
+    assert_eq!(disabled(&a), DisableReason::ConfigDisabled);
     let mut b = Negotiation::passive(&off);
     deliver(&mut b, &syn_with("45 03 23"));
     assert!(b.syn_option().is_none());
-    assert_eq!(reason(&b), DisableReason::ConfigDisabled);
+    assert_eq!(disabled(&b), DisableReason::ConfigDisabled);
 }
 
 #[test]
@@ -378,7 +362,7 @@ fn rfc8548_3_5_resumption_suboption_with_wrong_half_is_ignored() {
         &mut a,
         &synack_with("45 0d 01 a3 ee 02 03 04 05 06 07 08 09"),
     );
-    assert_eq!(reason(&a), DisableReason::NoCommonTep);
+    assert_eq!(disabled(&a), DisableReason::NoCommonTep);
     assert_eq!(ack(&a).eno, None);
     // Same with a lower-priority fresh TEP before it: that one wins.
     let mut a = Negotiation::active(&a_cfg).with_validator(Box::new(validator));

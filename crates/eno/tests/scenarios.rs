@@ -4,26 +4,12 @@
 
 mod support;
 
-use eno::{Config, DisableReason, Negotiation, Outcome, Role, TepOffer};
-use support::{ack, deliver, h, syn, Seg};
+use eno::{Config, DisableReason, Negotiation, Role};
+use support::{ack, cfg, deliver, disabled, h, syn, Seg};
 
 const X: u8 = 0x21;
 const Y: u8 = 0x23;
 const Z: u8 = 0x24;
-
-fn cfg(teps: &[u8]) -> Config {
-    Config {
-        teps: teps.iter().map(|&t| TepOffer::new(t)).collect(),
-        ..Config::default()
-    }
-}
-
-fn disabled(n: &Negotiation) -> DisableReason {
-    match n.outcome() {
-        Some(Outcome::Disabled(r)) => r.clone(),
-        other => panic!("expected disabled, got {other:?}"),
-    }
-}
 
 #[test]
 fn fig9_three_way_handshake_negotiates_y_with_third_ack_carrying_eno() {

@@ -7,7 +7,7 @@ use eno::{
     outcome_of, select_tep, AcceptAll, Config, DisableReason, Negotiation, Outcome, Role,
     Suboption, SynOption, TepOffer,
 };
-use support::{ack, deliver, h, syn, Seg};
+use support::{ack, cfg, deliver, disabled, h, syn, Seg};
 
 fn opt(hex: &str) -> SynOption {
     SynOption::parse_option(&h(hex)).unwrap()
@@ -166,20 +166,14 @@ fn selector_can_answer_with_a_v1_suboption() {
 
 #[test]
 fn selector_none_sends_no_eno_and_empty_sends_vacuous() {
-    let a = Negotiation::active(&Config {
-        teps: vec![TepOffer::new(0x23)],
-        ..Config::default()
-    });
+    let a = Negotiation::active(&cfg(&[0x23]));
     let mut b = Negotiation::passive_with_selector(
         &Config::default(),
         Box::new(|_: &SynOption, _: &[TepOffer]| None),
     );
     deliver(&mut b, &syn(&a, false));
     assert!(b.syn_option().is_none());
-    assert_eq!(
-        b.outcome(),
-        Some(&Outcome::Disabled(DisableReason::NoCommonTep))
-    );
+    assert_eq!(disabled(&b), DisableReason::NoCommonTep);
 
     let mut b = Negotiation::passive_with_selector(
         &Config::default(),
@@ -187,19 +181,13 @@ fn selector_none_sends_no_eno_and_empty_sends_vacuous() {
     );
     deliver(&mut b, &syn(&a, false));
     assert_eq!(b.syn_option(), Some(&h("45 03 01")[..]), "vacuous, b = 1");
-    assert_eq!(
-        b.outcome(),
-        Some(&Outcome::Disabled(DisableReason::NoCommonTep))
-    );
+    assert_eq!(disabled(&b), DisableReason::NoCommonTep);
     assert!(!b.must_send_option());
 }
 
 #[test]
 fn selector_answer_that_cannot_be_encoded_disables() {
-    let a = Negotiation::active(&Config {
-        teps: vec![TepOffer::new(0x23)],
-        ..Config::default()
-    });
+    let a = Negotiation::active(&cfg(&[0x23]));
     let mut b = Negotiation::passive_with_selector(
         &Config::default(),
         Box::new(|_: &SynOption, _: &[TepOffer]| Some(vec![Suboption::new(0x05)])),
@@ -248,10 +236,7 @@ fn default_config_sends_vacuous_probe_and_falls_back() {
             eno: Some(h("45 04 01 23")),
         },
     );
-    assert_eq!(
-        a.outcome(),
-        Some(&Outcome::Disabled(DisableReason::NoCommonTep))
-    );
+    assert_eq!(disabled(&a), DisableReason::NoCommonTep);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! ENO option the sender's `Negotiation` asked for; a middlebox may strip it in flight.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use eno::{EnoSlot, Negotiation, NON_SYN_OPTION};
+use eno::{Config, DisableReason, EnoSlot, Negotiation, Outcome, TepOffer, NON_SYN_OPTION};
 
 /// One segment on the wire, as far as ENO is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,4 +54,27 @@ pub(crate) fn h(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// A configuration offering `teps` (in priority order), everything else default.
+pub(crate) fn cfg(teps: &[u8]) -> Config {
+    Config {
+        teps: teps.iter().map(|&t| TepOffer::new(t)).collect(),
+        ..Config::default()
+    }
+}
+
+/// Why `n` disabled ENO; panics unless it did.
+pub(crate) fn disabled(n: &Negotiation) -> DisableReason {
+    match n.outcome() {
+        Some(Outcome::Disabled(r)) => r.clone(),
+        other => panic!("expected disabled, got {other:?}"),
+    }
+}
+
+/// An active opener with `config`, whose SYN carries exactly the ENO option `opt` (hex).
+pub(crate) fn active_sending(config: &Config, opt: &str) -> Negotiation {
+    let a = Negotiation::active(config);
+    assert_eq!(a.syn_option(), Some(&h(opt)[..]));
+    a
 }
