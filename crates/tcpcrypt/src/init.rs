@@ -130,6 +130,63 @@ fn nonce_at(msg: &[u8], at: usize) -> &[u8; NONCE_LEN] {
         .unwrap_or(&ZERO)
 }
 
+/// The accessors Init1 and Init2 share (RFC 8548 §4.1): both are `message_len` bytes of
+/// `magic | message_len | cipher field(s) | N(32) | Pub | ignored...`, and differ only in
+/// the cipher field(s), so each type supplies `nonce_offset()` (where N starts) and this
+/// derives N, Pub and the trailer from it. `$n`/`$pub` name the fields in the RFC's terms
+/// (N_A/Pub_A in Init1, N_B/Pub_B in Init2).
+macro_rules! init_view_accessors {
+    ($ty:ident, $n:literal, $pub:literal) => {
+        impl<'a> $ty<'a> {
+            #[doc = concat!("Like [`", stringify!($ty), "::decode`] for a buffer that must hold the whole message.")]
+            pub fn decode_complete(buf: &'a [u8], tep: Tep) -> Result<$ty<'a>, DecodeError> {
+                $ty::decode(buf, tep)?.require_complete(buf.len())
+            }
+
+            /// The whole message as transmitted: all `message_len` bytes, trailing bytes
+            /// included.
+            pub fn as_bytes(&self) -> &'a [u8] {
+                self.msg
+            }
+
+            /// `message_len`.
+            pub fn len(&self) -> usize {
+                self.msg.len()
+            }
+
+            /// Always false (a message has at least its fixed fields); for clippy's sake.
+            pub fn is_empty(&self) -> bool {
+                self.msg.is_empty()
+            }
+
+            /// The TEP this message was decoded for.
+            pub fn tep(&self) -> Tep {
+                self.tep
+            }
+
+            #[doc = concat!($n, ".")]
+            pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
+                nonce_at(self.msg, self.nonce_offset())
+            }
+
+            #[doc = concat!($pub, " in its tcpcrypt encoding (RFC 8548 §5).")]
+            pub fn public_key(&self) -> &'a [u8] {
+                let at = self.nonce_offset() + NONCE_LEN;
+                self.msg.get(at..at + self.tep.pub_len()).unwrap_or(&[])
+            }
+
+            #[doc = concat!("The ignored bytes after ", $pub, ".")]
+            pub fn trailer(&self) -> &'a [u8] {
+                let at = self.nonce_offset() + NONCE_LEN + self.tep.pub_len();
+                self.msg.get(at..).unwrap_or(&[])
+            }
+        }
+    };
+}
+
+init_view_accessors!(Init1, "N_A", "Pub_A");
+init_view_accessors!(Init2, "N_B", "Pub_B");
+
 /// A received Init1 message (RFC 8548 §4.1), borrowed from the receive buffer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Init1<'a> {
@@ -167,31 +224,6 @@ impl<'a> Init1<'a> {
         Ok(Decoded::Complete(Init1 { msg, tep }))
     }
 
-    /// Like [`Init1::decode`] for a buffer that must hold the whole message.
-    pub fn decode_complete(buf: &'a [u8], tep: Tep) -> Result<Init1<'a>, DecodeError> {
-        Init1::decode(buf, tep)?.require_complete(buf.len())
-    }
-
-    /// The whole message as transmitted: all `message_len` bytes, trailing bytes included.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.msg
-    }
-
-    /// `message_len`.
-    pub fn len(&self) -> usize {
-        self.msg.len()
-    }
-
-    /// Always false (a message has at least its fixed fields); for clippy's sake.
-    pub fn is_empty(&self) -> bool {
-        self.msg.is_empty()
-    }
-
-    /// The TEP this message was decoded for.
-    pub fn tep(&self) -> Tep {
-        self.tep
-    }
-
     fn nciphers(&self) -> usize {
         usize::from(self.msg.get(8).copied().unwrap_or(0))
     }
@@ -206,21 +238,9 @@ impl<'a> Init1<'a> {
             .map(|c| u16::from_be_bytes([c[0], c[1]]))
     }
 
-    /// N_A.
-    pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
-        nonce_at(self.msg, INIT1_FIXED + 2 * self.nciphers())
-    }
-
-    /// Pub_A in its tcpcrypt encoding (RFC 8548 §5).
-    pub fn public_key(&self) -> &'a [u8] {
-        let at = INIT1_FIXED + 2 * self.nciphers() + NONCE_LEN;
-        self.msg.get(at..at + self.tep.pub_len()).unwrap_or(&[])
-    }
-
-    /// The ignored bytes after Pub_A.
-    pub fn trailer(&self) -> &'a [u8] {
-        let at = INIT1_FIXED + 2 * self.nciphers() + NONCE_LEN + self.tep.pub_len();
-        self.msg.get(at..).unwrap_or(&[])
+    /// Where N_A starts: after the `nciphers` cipher identifiers.
+    fn nonce_offset(&self) -> usize {
+        INIT1_FIXED + 2 * self.nciphers()
     }
 
     /// An owned copy (without the trailer).
@@ -266,51 +286,14 @@ impl<'a> Init2<'a> {
         Ok(Decoded::Complete(Init2 { msg, tep }))
     }
 
-    /// Like [`Init2::decode`] for a buffer that must hold the whole message.
-    pub fn decode_complete(buf: &'a [u8], tep: Tep) -> Result<Init2<'a>, DecodeError> {
-        Init2::decode(buf, tep)?.require_complete(buf.len())
-    }
-
-    /// The whole message as transmitted: all `message_len` bytes, trailing bytes included.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.msg
-    }
-
-    /// `message_len`.
-    pub fn len(&self) -> usize {
-        self.msg.len()
-    }
-
-    /// Always false; for clippy's sake.
-    pub fn is_empty(&self) -> bool {
-        self.msg.is_empty()
-    }
-
-    /// The TEP this message was decoded for.
-    pub fn tep(&self) -> Tep {
-        self.tep
-    }
-
     /// The chosen `sym_cipher`.
     pub fn cipher(&self) -> u16 {
         be16(self.msg, 8).unwrap_or(0)
     }
 
-    /// N_B.
-    pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
-        nonce_at(self.msg, INIT2_FIXED)
-    }
-
-    /// Pub_B in its tcpcrypt encoding (RFC 8548 §5).
-    pub fn public_key(&self) -> &'a [u8] {
-        let at = INIT2_FIXED + NONCE_LEN;
-        self.msg.get(at..at + self.tep.pub_len()).unwrap_or(&[])
-    }
-
-    /// The ignored bytes after Pub_B.
-    pub fn trailer(&self) -> &'a [u8] {
-        let at = INIT2_FIXED + NONCE_LEN + self.tep.pub_len();
-        self.msg.get(at..).unwrap_or(&[])
+    /// Where N_B starts: after the one `sym_cipher`.
+    fn nonce_offset(&self) -> usize {
+        INIT2_FIXED
     }
 
     /// An owned copy (without the trailer).
@@ -345,6 +328,27 @@ pub enum EmitError {
     BufferTooSmall,
 }
 
+/// Fills `out`, exactly `message_len` bytes long, with what Init1 and Init2 share
+/// (RFC 8548 §4.1): the magic, `message_len`, and N | Pub from `nonce_at` on, so that
+/// `message_len` ends exactly at the end of Pub. Returns the bytes in between (offset 8 up
+/// to `nonce_at`) for the caller's cipher field(s).
+fn emit_frame<'b>(
+    out: &'b mut [u8],
+    magic: u32,
+    nonce_at: usize,
+    nonce: &[u8; NONCE_LEN],
+    public_key: &[u8],
+) -> &'b mut [u8] {
+    let len = u32::try_from(out.len()).unwrap_or(u32::MAX);
+    let (head, rest) = out.split_at_mut(nonce_at);
+    head[..4].copy_from_slice(&magic.to_be_bytes());
+    head[4..8].copy_from_slice(&len.to_be_bytes());
+    let (n, p) = rest.split_at_mut(NONCE_LEN);
+    n.copy_from_slice(nonce);
+    p.copy_from_slice(public_key);
+    &mut head[8..]
+}
+
 /// An Init1 message to send (RFC 8548 §4.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Init1Repr {
@@ -370,17 +374,13 @@ impl Init1Repr {
         }
         let len = self.buffer_len();
         let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
-        let (head, rest) = out.split_at_mut(INIT1_FIXED);
-        head[..4].copy_from_slice(&INIT1_MAGIC.to_be_bytes());
-        head[4..8].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-        head[8] = k;
-        let (cs, rest) = rest.split_at_mut(2 * self.ciphers.len());
-        for (dst, c) in cs.chunks_exact_mut(2).zip(&self.ciphers) {
+        let nonce_at = INIT1_FIXED + 2 * self.ciphers.len();
+        let fields = emit_frame(out, INIT1_MAGIC, nonce_at, &self.nonce, &self.public_key);
+        let (count, ids) = fields.split_at_mut(1);
+        count[0] = k;
+        for (dst, c) in ids.chunks_exact_mut(2).zip(&self.ciphers) {
             dst.copy_from_slice(&c.to_be_bytes());
         }
-        let (n, p) = rest.split_at_mut(NONCE_LEN);
-        n.copy_from_slice(&self.nonce);
-        p.copy_from_slice(&self.public_key);
         Ok(len)
     }
 
@@ -413,13 +413,8 @@ impl Init2Repr {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let len = self.buffer_len();
         let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
-        let (head, rest) = out.split_at_mut(INIT2_FIXED);
-        head[..4].copy_from_slice(&INIT2_MAGIC.to_be_bytes());
-        head[4..8].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-        head[8..10].copy_from_slice(&self.cipher.to_be_bytes());
-        let (n, p) = rest.split_at_mut(NONCE_LEN);
-        n.copy_from_slice(&self.nonce);
-        p.copy_from_slice(&self.public_key);
+        emit_frame(out, INIT2_MAGIC, INIT2_FIXED, &self.nonce, &self.public_key)
+            .copy_from_slice(&self.cipher.to_be_bytes());
         Ok(len)
     }
 

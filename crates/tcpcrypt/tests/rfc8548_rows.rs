@@ -5,7 +5,7 @@
 
 use tcpcrypt::consts::{INIT1_MAGIC, INIT2_MAGIC};
 use tcpcrypt::frame::{FRAME_OVERHEAD, MAX_FRAME_DATA};
-use tcpcrypt::kdf::{mk0, next_mk, prk, session_id, traffic_keys};
+use tcpcrypt::kdf::{mk0, next_mk, prk, session_id, traffic_keys, Secret};
 use tcpcrypt::provider::native::PROVIDER as NATIVE;
 use tcpcrypt::resume::{parse_suboption, TcpcryptSuboption};
 use tcpcrypt::{
@@ -28,12 +28,27 @@ fn cfg(ciphers: &[Cipher]) -> Config {
 }
 
 fn session(role: Role, ciphers: &[Cipher]) -> Session {
-    let (k, n) = match role {
-        Role::A => (A_PRIV, N_A),
-        Role::B => (B_PRIV, N_B),
+    let k = match role {
+        Role::A => A_PRIV,
+        Role::B => B_PRIV,
     };
-    let kx = NATIVE.kx_from_private(Tep::X25519, &k).unwrap();
-    Session::fresh_with_keys(role, 0x23, TRANSCRIPT, cfg(ciphers), &NATIVE, kx, n).unwrap()
+    keyed(role, Tep::X25519, TRANSCRIPT, &k, ciphers)
+}
+
+/// A fresh session of `role` for `tep` with the private key `private` and the role's fixed
+/// nonce (N_A or N_B); its TEP byte is the one the ENO transcript `t` negotiated.
+fn keyed(role: Role, tep: Tep, t: &[u8], private: &[u8], ciphers: &[Cipher]) -> Session {
+    let n = match role {
+        Role::A => N_A,
+        Role::B => N_B,
+    };
+    let kx = NATIVE.kx_from_private(tep, private).unwrap();
+    Session::fresh_with_keys(role, tep.id(), t, cfg(ciphers), &NATIVE, kx, n).unwrap()
+}
+
+/// SS[0] (RFC 8548 §3.4) of the X25519 pair for the Init messages as transmitted.
+fn ss0(init1: &[u8], init2: &[u8]) -> Secret {
+    prk(&N_A, TRANSCRIPT, init1, init2, &es())
 }
 
 fn drain(s: &mut Session) -> Vec<u8> {
@@ -78,6 +93,15 @@ fn b_after(init1: &[u8]) -> (Session, Result<(), Error>) {
     (b, r)
 }
 
+/// The frame whose header and plaintext are `plain` (room for the tag appended), sealed
+/// under `k` at stream offset `offset` (RFC 8548 §4.2).
+fn sealed(k: &FrameKey, offset: usize, plain: &[u8]) -> Vec<u8> {
+    let mut f = plain.to_vec();
+    f.extend_from_slice(&[0; 16]);
+    k.seal_in_place(offset as u64, &mut f).unwrap();
+    f
+}
+
 fn a_after(init2: &[u8]) -> (Session, Result<(), Error>) {
     let mut a = session(Role::A, &[Cipher::Aes128Gcm]);
     drain(&mut a);
@@ -90,7 +114,7 @@ fn rfc8548_3_4_session_id_and_keys_follow_the_key_schedule() {
     let (a, b, init1, init2) = pair();
     assert_eq!(&init1[..4], &INIT1_MAGIC.to_be_bytes());
     assert_eq!(&init2[..4], &INIT2_MAGIC.to_be_bytes());
-    let ss0 = prk(&N_A, TRANSCRIPT, &init1, &init2, &es());
+    let ss0 = ss0(&init1, &init2);
     let sid = session_id(0x23, &ss0, &[]);
     assert_eq!(a.session_id(), Some(sid));
     assert_eq!(b.session_id(), Some(sid));
@@ -103,8 +127,7 @@ fn rfc8548_3_4_session_id_and_keys_follow_the_key_schedule() {
 #[test]
 fn rfc8548_4_2_frame_offset_counts_init_bytes_and_rekey_uses_new_generation() {
     let (mut a, mut b, init1, init2) = pair();
-    let ss0 = prk(&N_A, TRANSCRIPT, &init1, &init2, &es());
-    let mk = mk0(&ss0, &[]);
+    let mk = mk0(&ss0(&init1, &init2), &[]);
     let k0 = FrameKey::new(&NATIVE, &traffic_keys(&mk, Cipher::Aes128Gcm).k_ab).unwrap();
     let k1 = FrameKey::new(
         &NATIVE,
@@ -261,9 +284,11 @@ fn rfc8548_4_1_trailing_bytes_in_init1_and_init2_are_accepted_and_hashed() {
     // The PRK covers Init1 as transmitted, trailer included.
     let b_init2 = drain(&mut b);
     assert_eq!(b_init2, init2);
-    let ss0 = prk(&N_A, TRANSCRIPT, &t1, &init2, &es());
-    assert_eq!(b.session_id(), Some(session_id(0x23, &ss0, &[])));
-    let plain = prk(&N_A, TRANSCRIPT, &init1, &init2, &es());
+    assert_eq!(
+        b.session_id(),
+        Some(session_id(0x23, &ss0(&t1, &init2), &[]))
+    );
+    let plain = ss0(&init1, &init2);
     assert_ne!(b.session_id(), Some(session_id(0x23, &plain, &[])));
 
     let mut t2 = init2.clone();
@@ -271,8 +296,10 @@ fn rfc8548_4_1_trailing_bytes_in_init1_and_init2_are_accepted_and_hashed() {
     t2[4..8].copy_from_slice(&(init2.len() as u32 + 10).to_be_bytes());
     let (a, r) = a_after(&t2);
     r.unwrap();
-    let ss0 = prk(&N_A, TRANSCRIPT, &init1, &t2, &es());
-    assert_eq!(a.session_id(), Some(session_id(0x23, &ss0, &[])));
+    assert_eq!(
+        a.session_id(),
+        Some(session_id(0x23, &ss0(&init1, &t2), &[]))
+    );
     assert_eq!(
         a.stream_offsets(),
         Some((init1.len() as u64, t2.len() as u64))
@@ -301,29 +328,9 @@ fn rfc8548_5_x25519_all_zero_shared_secret_aborts() {
 #[test]
 fn rfc8548_5_x448_all_zero_shared_secret_aborts() {
     let t = [0x45, 0x03, 0x24, 0x45, 0x04, 0x01, 0x24];
-    let kx = NATIVE.kx_from_private(Tep::X448, &[0x55; 56]).unwrap();
-    let mut a = Session::fresh_with_keys(
-        Role::A,
-        0x24,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_A,
-    )
-    .unwrap();
+    let mut a = keyed(Role::A, Tep::X448, &t, &[0x55; 56], &[Cipher::Aes128Gcm]);
     let mut init1 = drain(&mut a);
-    let kx = NATIVE.kx_from_private(Tep::X448, &[0x66; 56]).unwrap();
-    let mut b = Session::fresh_with_keys(
-        Role::B,
-        0x24,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_B,
-    )
-    .unwrap();
+    let mut b = keyed(Role::B, Tep::X448, &t, &[0x66; 56], &[Cipher::Aes128Gcm]);
     let n = init1.len();
     init1[n - 56..].fill(0);
     assert_eq!(
@@ -336,29 +343,9 @@ fn rfc8548_5_x448_all_zero_shared_secret_aborts() {
 #[test]
 fn rfc8548_5_invalid_nist_public_key_aborts() {
     let t = [0x45, 0x03, 0x21, 0x45, 0x04, 0x01, 0x21];
-    let kx = NATIVE.kx_from_private(Tep::P256, &[0x33; 32]).unwrap();
-    let mut a = Session::fresh_with_keys(
-        Role::A,
-        0x21,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_A,
-    )
-    .unwrap();
+    let mut a = keyed(Role::A, Tep::P256, &t, &[0x33; 32], &[Cipher::Aes128Gcm]);
     let init1 = drain(&mut a);
-    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b = Session::fresh_with_keys(
-        Role::B,
-        0x21,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_B,
-    )
-    .unwrap();
+    let mut b = keyed(Role::B, Tep::P256, &t, &[0x44; 32], &[Cipher::Aes128Gcm]);
     let mut bad = init1.clone();
     let n = bad.len();
     // x = 2^256 - 1 is not a field element: not a valid compressed point.
@@ -366,32 +353,12 @@ fn rfc8548_5_invalid_nist_public_key_aborts() {
     bad[n - 32..].fill(0xff);
     assert!(matches!(b.handle_stream(&bad), Err(Error::Key(_))));
     // Uncompressed-form marker in a 33-byte body is refused too.
-    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b = Session::fresh_with_keys(
-        Role::B,
-        0x21,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_B,
-    )
-    .unwrap();
+    let mut b = keyed(Role::B, Tep::P256, &t, &[0x44; 32], &[Cipher::Aes128Gcm]);
     let mut bad = init1.clone();
     bad[n - 33] = 0x04;
     assert!(matches!(b.handle_stream(&bad), Err(Error::Key(_))));
     // A wrong 2-byte length prefix is a decode error.
-    let kx = NATIVE.kx_from_private(Tep::P256, &[0x44; 32]).unwrap();
-    let mut b = Session::fresh_with_keys(
-        Role::B,
-        0x21,
-        &t,
-        cfg(&[Cipher::Aes128Gcm]),
-        &NATIVE,
-        kx,
-        N_B,
-    )
-    .unwrap();
+    let mut b = keyed(Role::B, Tep::P256, &t, &[0x44; 32], &[Cipher::Aes128Gcm]);
     let mut bad = init1;
     bad[n - 34] = 65;
     assert!(matches!(
@@ -449,9 +416,7 @@ fn rfc8548_4_2_reserved_cres_and_fres_bits_are_ignored() {
     let (a, mut b, init1, _) = pair();
     let k = FrameKey::new(&NATIVE, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
     // control 0xfe (all cres bits, no rekey), flags 0xfc (all fres bits, no FINp/URGp).
-    let mut f = vec![0xfe, 0x00, 19, 0xfc, b'o', b'k'];
-    f.extend_from_slice(&[0; 16]);
-    k.seal_in_place(init1.len() as u64, &mut f).unwrap();
+    let f = sealed(&k, init1.len(), &[0xfe, 0x00, 19, 0xfc, b'o', b'k']);
     b.handle_stream(&f).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(b.read(&mut buf), Ok(2));
@@ -464,16 +429,15 @@ fn rfc8548_4_2_reserved_cres_and_fres_bits_are_ignored() {
 fn rfc8548_3_7_urgent_data_is_delivered_inline_and_parsed_strictly() {
     let (a, mut b, init1, _) = pair();
     let k = FrameKey::new(&NATIVE, &a.debug_secrets().unwrap().keys.k_ab).unwrap();
-    let mut f = vec![0x00, 0x00, 21, 0x02, 0x00, 0x01, b'u', b'v'];
-    f.extend_from_slice(&[0; 16]);
-    k.seal_in_place(init1.len() as u64, &mut f).unwrap();
+    let f = sealed(
+        &k,
+        init1.len(),
+        &[0x00, 0x00, 21, 0x02, 0x00, 0x01, b'u', b'v'],
+    );
     b.handle_stream(&f).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(b.read(&mut buf), Ok(2));
-    let mut g = vec![0x00, 0x00, 18, 0x02, 0x00];
-    g.extend_from_slice(&[0; 16]);
-    k.seal_in_place(init1.len() as u64 + f.len() as u64, &mut g)
-        .unwrap();
+    let g = sealed(&k, init1.len() + f.len(), &[0x00, 0x00, 18, 0x02, 0x00]);
     assert!(matches!(
         b.handle_stream(&g),
         Err(Error::Decode(DecodeError::BadUrgent { .. }))

@@ -4,7 +4,9 @@
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tcpcrypt::provider::{ring, rustcrypto};
-use tcpcrypt::resume::{parse_suboption, ResumptionCache, TcpcryptSuboption};
+use tcpcrypt::resume::{
+    parse_suboption, ResumeAnswer, ResumeOffer, ResumptionCache, TcpcryptSuboption,
+};
 use tcpcrypt::{Cipher, Config, Error, Role, Session, Tep};
 
 fn drain(s: &mut Session) -> Vec<u8> {
@@ -74,6 +76,25 @@ fn fresh(
         "ticket is handed out once"
     );
     (c1, c2, a.session_id().unwrap())
+}
+
+type Cache = ResumptionCache<&'static str>;
+
+/// h2, the passive opener, answers h1's X25519 resumption `offer` (RFC 8548 §3.5) from
+/// its cache.
+fn h2_answers(c2: &mut Cache, offer: &ResumeOffer, rng: &mut ChaCha8Rng) -> Option<ResumeAnswer> {
+    let data = offer.suboption_data();
+    c2.accept(&"h1", 0x23, true, &data, &Config::default(), rng)
+}
+
+/// Seeded by `seed`: a fresh AES-128-GCM session, then h1's first resumption offer and
+/// h2's answer to it.
+fn first_resumption(seed: u64) -> (Cache, Cache, ChaCha8Rng, ResumeOffer, ResumeAnswer) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut c1, mut c2, _) = fresh(Cipher::Aes128Gcm, &mut rng);
+    let offer = c1.offer(&"h2", None, &Config::default(), &mut rng).unwrap();
+    let ans = h2_answers(&mut c2, &offer, &mut rng).unwrap();
+    (c1, c2, rng, offer, ans)
 }
 
 #[test]
@@ -167,9 +188,7 @@ fn failed_attempts_burn_indices_and_passive_side_looks_ahead() {
     drop(c1.offer(&"h2", None, &cfg, &mut rng).unwrap());
     let offer = c1.offer(&"h2", None, &cfg, &mut rng).unwrap();
     assert_eq!(offer.secret().index, 3);
-    let ans = c2
-        .accept(&"h1", 0x23, true, &offer.suboption_data(), &cfg, &mut rng)
-        .unwrap();
+    let ans = h2_answers(&mut c2, &offer, &mut rng).unwrap();
     assert_eq!(ans.resumption.secret().index, 3);
     let r = offer.complete(0x23, true, &ans.data).unwrap();
     let a = Session::resumed(Role::A, r, cfg.clone(), &ring::PROVIDER).unwrap();
@@ -181,20 +200,13 @@ fn failed_attempts_burn_indices_and_passive_side_looks_ahead() {
     }
     let far = c1.offer(&"h2", None, &cfg, &mut rng).unwrap();
     assert_eq!(far.secret().index, 9);
-    assert!(c2
-        .accept(&"h1", 0x23, true, &far.suboption_data(), &cfg, &mut rng)
-        .is_none());
+    assert!(h2_answers(&mut c2, &far, &mut rng).is_none());
 }
 
 #[test]
 fn mismatching_answer_tep_or_half_is_ignored() {
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let (mut c1, mut c2, _) = fresh(Cipher::Aes128Gcm, &mut rng);
+    let (mut c1, mut c2, mut rng, offer, ans) = first_resumption(3);
     let cfg = Config::default();
-    let offer = c1.offer(&"h2", None, &cfg, &mut rng).unwrap();
-    let ans = c2
-        .accept(&"h1", 0x23, true, &offer.suboption_data(), &cfg, &mut rng)
-        .unwrap();
     let mut bad = ans.data.clone();
     bad[0] ^= 1;
     let offer_again = |c1: &mut ResumptionCache<&str>, rng: &mut ChaCha8Rng| {
@@ -402,13 +414,7 @@ fn cache_is_bounded_lru() {
 #[test]
 fn active_opener_validator_ignores_nonmatching_answers() {
     use tcpcrypt::resume::AnswerValidator;
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let (mut c1, mut c2, _) = fresh(Cipher::Aes128Gcm, &mut rng);
-    let cfg = Config::default();
-    let offer = c1.offer(&"h2", None, &cfg, &mut rng).unwrap();
-    let ans = c2
-        .accept(&"h1", 0x23, true, &offer.suboption_data(), &cfg, &mut rng)
-        .unwrap();
+    let (_, _, _, offer, ans) = first_resumption(7);
     let v = offer.answer_validator();
     assert!(v.is_valid_answer(0x23, true, &ans.data));
     assert!(v.is_valid_answer(0x23, false, &[]));
