@@ -47,17 +47,8 @@ impl Cidr {
 
     /// Whether `ip` lies inside the subnet.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let m = mask_v4(self.prefix);
-                u32::from(net) & m == u32::from(a) & m
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let m = mask_v6(self.prefix);
-                u128::from(net) & m == u128::from(a) & m
-            }
-            _ => false,
-        }
+        // Addresses of different families are never equal.
+        network(self.addr, self.prefix) == network(ip, self.prefix)
     }
 }
 
@@ -73,22 +64,36 @@ fn mask_v6(prefix: u8) -> u128 {
         .unwrap_or(0)
 }
 
+/// `addr` with the bits below `prefix` cleared: the network address of its subnet.
+fn network(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask_v4(prefix)).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask_v6(prefix)).into()),
+    }
+}
+
+/// `ADDR/PREFIX`: an IPv4 or IPv6 address and a decimal prefix length no longer than the
+/// family's address (host bits are not looked at).
+fn parse_prefixed(s: &str) -> Result<(IpAddr, u8), CidrError> {
+    let (a, p) = s.split_once('/').ok_or(CidrError::MissingPrefix)?;
+    let addr: IpAddr = a.parse().map_err(|_| CidrError::BadAddress)?;
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CidrError::BadPrefix);
+    }
+    let prefix: u8 = p.parse().map_err(|_| CidrError::BadPrefix)?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(CidrError::BadPrefix);
+    }
+    Ok((addr, prefix))
+}
+
 impl FromStr for Cidr {
     type Err = CidrError;
 
     fn from_str(s: &str) -> Result<Self, CidrError> {
-        let (a, p) = s.split_once('/').ok_or(CidrError::MissingPrefix)?;
-        let addr: IpAddr = a.parse().map_err(|_| CidrError::BadAddress)?;
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CidrError::BadPrefix);
-        }
-        let prefix: u8 = p.parse().map_err(|_| CidrError::BadPrefix)?;
-        let host_bits_clear = match addr {
-            IpAddr::V4(v4) if prefix <= 32 => u32::from(v4) & !mask_v4(prefix) == 0,
-            IpAddr::V6(v6) if prefix <= 128 => u128::from(v6) & !mask_v6(prefix) == 0,
-            _ => return Err(CidrError::BadPrefix),
-        };
-        if !host_bits_clear {
+        let (addr, prefix) = parse_prefixed(s)?;
+        if network(addr, prefix) != addr {
             return Err(CidrError::HostBits);
         }
         Ok(Self { addr, prefix })
@@ -113,12 +118,8 @@ pub struct IfAddr {
 impl IfAddr {
     /// The on-link subnet.
     pub fn subnet(&self) -> Cidr {
-        let addr = match self.addr {
-            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask_v4(self.prefix)).into()),
-            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask_v6(self.prefix)).into()),
-        };
         Cidr {
-            addr,
+            addr: network(self.addr, self.prefix),
             prefix: self.prefix,
         }
     }
@@ -128,16 +129,7 @@ impl FromStr for IfAddr {
     type Err = CidrError;
 
     fn from_str(s: &str) -> Result<Self, CidrError> {
-        let (a, p) = s.split_once('/').ok_or(CidrError::MissingPrefix)?;
-        let addr: IpAddr = a.parse().map_err(|_| CidrError::BadAddress)?;
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CidrError::BadPrefix);
-        }
-        let prefix: u8 = p.parse().map_err(|_| CidrError::BadPrefix)?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(CidrError::BadPrefix);
-        }
+        let (addr, prefix) = parse_prefixed(s)?;
         Ok(Self { addr, prefix })
     }
 }

@@ -27,17 +27,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod support;
+
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use netns_tests::pcap::{self, flags, TcpSegment};
 use netns_tests::{
     mark_ran, netns_gate, nft_counter_packets, sha256_file, unique_name, url, workspace_bin,
-    write_marked_file, Child, Daemon, Impairments, KernelState, LinkEmu, Netns, Tcpdump, TempDir,
-    Veth,
+    write_marked_file, Addrs, CaptureResult, Child, Daemon, Impairments, KernelState, LinkEmu,
+    Netns, Tcpdump, TempDir,
 };
+use support::{tcpc0_tx_packets, v4_subnet, v6_subnet, Hosts};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_tcpcryptd");
 const CLI: &str = env!("CARGO_BIN_EXE_tcpcrypt");
@@ -58,6 +61,17 @@ impl Host {
         Self { daemon, before }
     }
 
+    /// The server's daemon, fronting `port`.
+    fn fronting(ns: &Netns, control: &Path, port: u16) -> Self {
+        Host::start(ns, control, &["--front", &port.to_string()])
+    }
+
+    /// The client's daemon, with `flag` (`--route` or `--require`) for both subnets of the
+    /// link whose far end is `far`.
+    fn routing(ns: &Netns, control: &Path, flag: &'static str, far: Addrs) -> Self {
+        Host::start(ns, control, &strs(&route_args(flag, far)))
+    }
+
     /// SIGTERM: exit 0, and the namespace is as before the start (item "After SIGTERM").
     fn stop(self, ns: &Netns) {
         let st = self.daemon.stop().unwrap();
@@ -71,29 +85,13 @@ impl Host {
     }
 }
 
-fn v4_subnet(veth_addr: IpAddr) -> String {
-    let IpAddr::V4(a) = veth_addr else {
-        panic!("not v4")
-    };
-    let o = a.octets();
-    format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-}
-
-fn v6_subnet(veth_addr: IpAddr) -> String {
-    let IpAddr::V6(a) = veth_addr else {
-        panic!("not v6")
-    };
-    let s = a.segments();
-    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-}
-
 /// `--route` (or `--require`) for both subnets of the link whose far end is `server`.
-fn route_args(flag: &'static str, server: netns_tests::Addrs) -> Vec<String> {
+fn route_args(flag: &'static str, server: Addrs) -> Vec<String> {
     vec![
         flag.to_owned(),
-        v4_subnet(IpAddr::V4(server.v4)),
+        v4_subnet(server.v4),
         flag.to_owned(),
-        v6_subnet(IpAddr::V6(server.v6)),
+        v6_subnet(server.v6),
     ]
 }
 
@@ -157,6 +155,29 @@ fn curl(client: &Netns, addr: IpAddr, out: &Path, max_secs: u64) -> Output {
 
 const MARKER: &[u8] = b"TCXPLAIN";
 
+/// `www/blob.bin` in the scratch directory: `len` bytes from `seed` with [`MARKER`] written
+/// all over. Returns the `www` directory and the file's SHA-256.
+fn marked_www(h: &Hosts, len: usize, seed: u64) -> (PathBuf, String) {
+    let www = h.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("blob.bin");
+    write_marked_file(&file, len, seed, MARKER).unwrap();
+    (www, sha256_file(&file).unwrap())
+}
+
+/// The client fetches `blob.bin` from the server host's IPv4 or IPv6 address (curl bounded
+/// by `max_secs`) while all TCP on the server's veth end is captured. Returns the address,
+/// the fetched file's path, curl's output and the capture.
+fn fetch_captured(h: &Hosts, v6: bool, max_secs: u64) -> (IpAddr, PathBuf, Output, CaptureResult) {
+    let name = if v6 { "plain6" } else { "plain4" };
+    let dump = Tcpdump::start(&h.server, h.veth.name_b(), "tcp", h.dir.path(), name).unwrap();
+    let addr = h.veth.addr_b().get(v6);
+    let out = h.path("fetched.bin");
+    let r = curl(&h.client, addr, &out, max_secs);
+    let cap = dump.stop().unwrap();
+    (addr, out, r, cap)
+}
+
 /// Segments of a capture from `src` / to `dst` (`None` = any).
 fn from_to<'a>(
     segs: &'a [TcpSegment],
@@ -190,33 +211,25 @@ fn plaintext_seen(segs: &[TcpSegment]) -> Option<usize> {
 
 fn http_50mb(name: &str, v6: bool) {
     netns_gate!(name, &["nft", "curl", "python3", "tcpdump", "timeout"]);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let port = HTTP_PORT.to_string();
-    let sd = Host::start(&server, &dir.path().join("s.sock"), &["--front", &port]);
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    let h = Hosts::new();
+    let (client, server, veth) = (&h.client, &h.server, &h.veth);
+    let sd = Host::fronting(server, &h.path("s.sock"), HTTP_PORT);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
 
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let file = www.join("blob.bin");
     let len = 50 * MB;
-    write_marked_file(&file, len, 0x50, MARKER).unwrap();
-    let sent = sha256_file(&file).unwrap();
-    let _srv = http_server(&server, &www, v6);
+    let (www, sent) = marked_www(&h, len, 0x50);
+    let _srv = http_server(server, &www, v6);
     let dump = Tcpdump::start(
-        &server,
+        server,
         veth.name_b(),
         &format!("tcp port {HTTP_PORT}"),
-        dir.path(),
+        h.dir.path(),
         "server-veth",
     )
     .unwrap();
     let server_addr = veth.addr_b().get(v6);
-    let out = dir.path().join("fetched.bin");
-    let r = curl(&client, server_addr, &out, 600);
+    let out = h.path("fetched.bin");
+    let r = curl(client, server_addr, &out, 600);
     let cap = dump.stop().unwrap();
     assert!(
         r.status.success(),
@@ -259,8 +272,8 @@ fn http_50mb(name: &str, v6: bool) {
         down >= len * 95 / 100 && down <= len * 2,
         "captured {down} payload bytes for a {len}-byte file"
     );
-    cd.stop(&client);
-    sd.stop(&server);
+    cd.stop(client);
+    sd.stop(server);
     mark_ran(name).unwrap();
 }
 
@@ -281,32 +294,13 @@ fn accept_http_50mb_ipv6_encrypted_on_the_wire() {
 fn accept_fallback_to_plain_host_is_unencrypted() {
     let name = "accept_fallback_to_plain_host_is_unencrypted";
     netns_gate!(name, &["nft", "curl", "python3", "tcpdump", "timeout"]);
-    let client = Netns::new().unwrap();
-    let plain = Netns::new().unwrap();
-    let veth = Veth::new(&client, &plain).unwrap();
-    let dir = TempDir::new().unwrap();
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let file = www.join("blob.bin");
-    let len = 2 * MB;
-    write_marked_file(&file, len, 2, MARKER).unwrap();
-    let sent = sha256_file(&file).unwrap();
-    let _srv = http_server(&plain, &www, true);
+    let h = Hosts::new();
+    let (client, plain, veth) = (&h.client, &h.server, &h.veth);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
+    let (www, sent) = marked_www(&h, 2 * MB, 2);
+    let _srv = http_server(plain, &www, true);
     for v6 in [false, true] {
-        let dump = Tcpdump::start(
-            &plain,
-            veth.name_b(),
-            "tcp",
-            dir.path(),
-            if v6 { "plain6" } else { "plain4" },
-        )
-        .unwrap();
-        let addr = veth.addr_b().get(v6);
-        let out = dir.path().join("fetched.bin");
-        let r = curl(&client, addr, &out, 60);
-        let cap = dump.stop().unwrap();
+        let (addr, out, r, cap) = fetch_captured(&h, v6, 60);
         assert!(
             r.status.success(),
             "fallback transfer failed (v6={v6}): {}",
@@ -330,7 +324,7 @@ fn accept_fallback_to_plain_host_is_unencrypted() {
             "plain fallback but no plaintext marker captured (v6={v6})"
         );
     }
-    cd.stop(&client);
+    cd.stop(client);
     mark_ran(name).unwrap();
 }
 
@@ -338,29 +332,13 @@ fn accept_fallback_to_plain_host_is_unencrypted() {
 fn accept_require_sends_no_payload_to_plain_host() {
     let name = "accept_require_sends_no_payload_to_plain_host";
     netns_gate!(name, &["nft", "curl", "python3", "tcpdump", "timeout"]);
-    let client = Netns::new().unwrap();
-    let plain = Netns::new().unwrap();
-    let veth = Veth::new(&client, &plain).unwrap();
-    let dir = TempDir::new().unwrap();
-    let routes = route_args("--require", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    write_marked_file(&www.join("blob.bin"), 64 * 1024, 3, MARKER).unwrap();
-    let _srv = http_server(&plain, &www, true);
+    let h = Hosts::new();
+    let (client, plain, veth) = (&h.client, &h.server, &h.veth);
+    let cd = Host::routing(client, &h.path("c.sock"), "--require", veth.addr_b());
+    let (www, _) = marked_www(&h, 64 * 1024, 3);
+    let _srv = http_server(plain, &www, true);
     for v6 in [false, true] {
-        let dump = Tcpdump::start(
-            &plain,
-            veth.name_b(),
-            "tcp",
-            dir.path(),
-            if v6 { "plain6" } else { "plain4" },
-        )
-        .unwrap();
-        let addr = veth.addr_b().get(v6);
-        let out = dir.path().join("fetched.bin");
-        let r = curl(&client, addr, &out, 20);
-        let cap = dump.stop().unwrap();
+        let (addr, _, r, cap) = fetch_captured(&h, v6, 20);
         assert!(
             !r.status.success(),
             "curl to a plain host succeeded despite --require (v6={v6})"
@@ -386,7 +364,7 @@ fn accept_require_sends_no_payload_to_plain_host() {
             "payload bytes sent to the plain host (v6={v6})"
         );
     }
-    cd.stop(&client);
+    cd.stop(client);
     mark_ran(name).unwrap();
 }
 
@@ -480,15 +458,11 @@ fn accept_iperf3_10s_nft_loss1pct_ipv6() {
 
 fn iperf3_nft_loss(name: &str, v6: bool) {
     netns_gate!(name, &["nft", "iperf3", "timeout"]);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    veth.limit_gso(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let port = IPERF_PORT.to_string();
-    let sd = Host::start(&server, &dir.path().join("s.sock"), &["--front", &port]);
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    let h = Hosts::new();
+    let (client, server, veth) = (&h.client, &h.server, &h.veth);
+    veth.limit_gso(client, server).unwrap();
+    let sd = Host::fronting(server, &h.path("s.sock"), IPERF_PORT);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
     // 1 % loss each way in the server's forward path (veth <-> tcpc0 after DNAT).
     let table = unique_name('f');
     let dev = veth.name_b();
@@ -499,18 +473,18 @@ fn iperf3_nft_loss(name: &str, v6: bool) {
          oifname \"{dev}\" numgen random mod 100 < 1 counter drop\n\
          }}\n}}\n"
     );
-    let path = dir.path().join("loss.nft");
+    let path = h.path("loss.nft");
     std::fs::write(&path, rules).unwrap();
     server.exec("nft", &["-f", path.to_str().unwrap()]).unwrap();
-    iperf3(&client, &server, veth.addr_b().get(v6), name, &cd.daemon);
-    let dropped = nft_counter_packets(&server, "inet", &table).unwrap();
+    iperf3(client, server, veth.addr_b().get(v6), name, &cd.daemon);
+    let dropped = nft_counter_packets(server, "inet", &table).unwrap();
     println!("{name}: nft dropped {dropped} packets");
     assert!(dropped >= 5, "the 1 % drop rule fired only {dropped} times");
     server
         .exec("nft", &["delete", "table", "inet", &table])
         .unwrap();
-    cd.stop(&client);
-    sd.stop(&server);
+    cd.stop(client);
+    sd.stop(server);
     mark_ran(name).unwrap();
 }
 
@@ -534,19 +508,18 @@ fn iperf3_linkemu(name: &str, v6: bool) {
     };
     let client = Netns::new().unwrap();
     let server = Netns::new().unwrap();
+    let (client, server) = (&client, &server);
     let imp = Impairments {
         delay_ms: 10,
         ..Impairments::default()
     };
-    let emu = LinkEmu::start(linkemu.to_str().unwrap(), &client, &server, imp).unwrap();
+    let emu = LinkEmu::start(linkemu.to_str().unwrap(), client, server, imp).unwrap();
     let dir = TempDir::new().unwrap();
-    let port = IPERF_PORT.to_string();
-    let sd = Host::start(&server, &dir.path().join("s.sock"), &["--front", &port]);
-    let routes = route_args("--route", emu.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
-    iperf3(&client, &server, emu.addr_b().get(v6), name, &cd.daemon);
-    cd.stop(&client);
-    sd.stop(&server);
+    let sd = Host::fronting(server, &dir.path().join("s.sock"), IPERF_PORT);
+    let cd = Host::routing(client, &dir.path().join("c.sock"), "--route", emu.addr_b());
+    iperf3(client, server, emu.addr_b().get(v6), name, &cd.daemon);
+    cd.stop(client);
+    sd.stop(server);
     let stats = emu.stop().unwrap();
     println!("{name}: linkemu {stats:?}");
     assert!(
@@ -636,14 +609,11 @@ print("OK %d" % ok[0], flush=True)
 fn accept_200_concurrent_connections() {
     let name = "accept_200_concurrent_connections";
     netns_gate!(name, &["nft", "python3", "timeout"]);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
+    let h = Hosts::new();
+    let (client, server, veth) = (&h.client, &h.server, &h.veth);
+    let sd = Host::fronting(server, &h.path("s.sock"), HTTP_PORT);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
     let port = HTTP_PORT.to_string();
-    let sd = Host::start(&server, &dir.path().join("s.sock"), &["--front", &port]);
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
     let body_len = "20000";
     let srv = server
         .spawn("python3", &["-c", CONC_SERVER, &port, body_len])
@@ -710,28 +680,18 @@ fn accept_200_concurrent_connections() {
         Some(0)
     );
     drop(srv);
-    cd.stop(&client);
-    sd.stop(&server);
+    cd.stop(client);
+    sd.stop(server);
     mark_ran(name).unwrap();
-}
-
-fn tcpc0_tx_packets(ns: &Netns) -> u64 {
-    let out = ns
-        .exec("cat", &["/sys/class/net/tcpc0/statistics/tx_packets"])
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 #[test]
 fn accept_ping_and_udp_to_routed_addresses() {
     let name = "accept_ping_and_udp_to_routed_addresses";
     netns_gate!(name, &["nft", "ping", "socat", "timeout", "sh"]);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    let h = Hosts::new();
+    let (client, server, veth) = (&h.client, &h.server, &h.veth);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
     let _echo4 = server
         .spawn("socat", &["UDP4-LISTEN:5300,fork,reuseaddr", "PIPE"])
         .unwrap();
@@ -742,9 +702,9 @@ fn accept_ping_and_udp_to_routed_addresses() {
     for v6 in [false, true] {
         let addr = veth.addr_b().get(v6);
         let a = addr.to_string();
-        let before = tcpc0_tx_packets(&client);
+        let before = tcpc0_tx_packets(client);
         let p = bounded(
-            &client,
+            client,
             20,
             "ping",
             &["-n", "-c", "3", "-i", "0.2", "-W", "2", &a],
@@ -761,7 +721,7 @@ fn accept_ping_and_udp_to_routed_addresses() {
             format!("UDP4:{a}:5300")
         };
         let script = format!("printf '%s\\n' '{msg}' | socat -T 3 - {target}");
-        let u = bounded(&client, 20, "sh", &["-c", &script]);
+        let u = bounded(client, 20, "sh", &["-c", &script]);
         assert_eq!(
             String::from_utf8_lossy(&u.stdout).trim(),
             msg,
@@ -769,10 +729,10 @@ fn accept_ping_and_udp_to_routed_addresses() {
             String::from_utf8_lossy(&u.stderr)
         );
         // Both went into tcpc0 (3 echo requests and at least one datagram).
-        let sent = tcpc0_tx_packets(&client) - before;
+        let sent = tcpc0_tx_packets(client) - before;
         assert!(sent >= 4, "only {sent} packets entered tcpc0 (v6={v6})");
     }
-    cd.stop(&client);
+    cd.stop(client);
     mark_ran(name).unwrap();
 }
 
@@ -818,19 +778,16 @@ fn probe(ns: &Netns, addr: IpAddr, port: u16) -> String {
 fn accept_destination_refusal_and_timeout_reach_the_application() {
     let name = "accept_destination_refusal_and_timeout_reach_the_application";
     netns_gate!(name, &["nft", "python3", "timeout"]);
-    let client = Netns::new().unwrap();
-    let plain = Netns::new().unwrap();
-    let veth = Veth::new(&client, &plain).unwrap();
-    let dir = TempDir::new().unwrap();
-    let routes = route_args("--route", veth.addr_b());
-    let cd = Host::start(&client, &dir.path().join("c.sock"), &strs(&routes));
+    let h = Hosts::new();
+    let (client, plain, veth) = (&h.client, &h.server, &h.veth);
+    let cd = Host::routing(client, &h.path("c.sock"), "--route", veth.addr_b());
     // The far host runs a daemon fronting a port where no service listens; other ports are
     // not fronted and reach its kernel directly.
-    let sd = Host::start(&plain, &dir.path().join("s.sock"), &["--front", "8081"]);
+    let sd = Host::fronting(plain, &h.path("s.sock"), 8081);
     for v6 in [false, true] {
         let addr = veth.addr_b().get(v6);
-        assert_eq!(probe(&client, addr, 9), "refused", "v6={v6}");
-        assert_eq!(probe(&client, addr, 8081), "refused", "fronted, v6={v6}");
+        assert_eq!(probe(client, addr, 9), "refused", "v6={v6}");
+        assert_eq!(probe(client, addr, 8081), "refused", "fronted, v6={v6}");
         let nobody: IpAddr = if v6 {
             let mut seg = veth.addr_b().v6.segments();
             seg[7] = 0x99;
@@ -840,10 +797,10 @@ fn accept_destination_refusal_and_timeout_reach_the_application() {
             o[3] = 99;
             std::net::Ipv4Addr::from(o).into()
         };
-        let r = probe(&client, nobody, 80);
+        let r = probe(client, nobody, 80);
         assert!(r == "timeout" || r == "unreachable", "v6={v6}: {r}");
     }
-    cd.stop(&client);
-    sd.stop(&plain);
+    cd.stop(client);
+    sd.stop(plain);
     mark_ran(name).unwrap();
 }

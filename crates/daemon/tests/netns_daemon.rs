@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use netns_tests::{http_transfer, mark_ran, netns_gate, Child, Netns, TempDir, Veth};
+mod support;
+
+use netns_tests::{http_transfer, mark_ran, netns_gate, Child, Netns, TempDir};
+use support::{tcpc0_tx_packets, v4_subnet, Hosts};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_tcpcryptd");
 const CLI: &str = env!("CARGO_BIN_EXE_tcpcrypt");
@@ -29,13 +32,16 @@ fn nft_tables(ns: &Netns) -> String {
     text(&ns.exec("nft", &["list", "tables"]).unwrap())
 }
 
+/// Starts `tcpcryptd --control CONTROL EXTRA...` in `ns` and waits until it is ready.
 fn start(ns: &Netns, control: &Path, extra: &[&str]) -> Child {
-    let control = control.to_str().unwrap();
-    let mut args = vec!["--control", control];
+    let path = control.to_str().unwrap();
+    let mut args = vec!["--control", path];
     args.extend_from_slice(extra);
     let mut cmd = ns.command(DAEMON, &args);
     cmd.env("RUST_LOG", "info");
-    Child::spawn(cmd).unwrap()
+    let mut daemon = Child::spawn(cmd).unwrap();
+    wait_ready(&mut daemon, control);
+    daemon
 }
 
 fn cli(control: &Path, args: &[&str]) -> std::process::Output {
@@ -75,17 +81,37 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn sigterm(daemon: &mut Child) -> ExitStatus {
+/// Sends `signal` (`-TERM`, `-KILL`) to the daemon.
+fn kill(daemon: &Child, signal: &str) {
     let st = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
+        .args([signal, &daemon.id().to_string()])
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+fn sigterm(daemon: &mut Child) -> ExitStatus {
+    kill(daemon, "-TERM");
     daemon.wait_exit(Duration::from_secs(20)).unwrap()
+}
+
+/// Two pings from `ns` to `addr` (`-6` in `family` for IPv6) must be answered.
+fn ping(ns: &Netns, family: &[&str], addr: &str) {
+    let mut args = family.to_vec();
+    args.extend_from_slice(&["-n", "-c", "2", "-i", "0.2", "-W", "2", addr]);
+    ns.exec("ping", &args).unwrap();
 }
 
 fn control_path(dir: &TempDir) -> PathBuf {
     dir.path().join("run").join("control.sock")
+}
+
+/// A fresh namespace, a scratch directory and the daemon's control socket path in it.
+fn fresh_ns() -> (Netns, TempDir, PathBuf) {
+    let ns = Netns::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let control = control_path(&dir);
+    (ns, dir, control)
 }
 
 /// The kernel state we compare before start and after stop.
@@ -109,9 +135,7 @@ fn snapshot(ns: &Netns) -> (String, String, String, String, String) {
 #[test]
 fn daemon_plumbing_up_and_down() {
     netns_gate!("daemon_plumbing_up_and_down", TOOLS);
-    let ns = Netns::new().unwrap();
-    let dir = TempDir::new().unwrap();
-    let control = control_path(&dir);
+    let (ns, _dir, control) = fresh_ns();
     let before = snapshot(&ns);
     let mut d = start(
         &ns,
@@ -129,7 +153,6 @@ fn daemon_plumbing_up_and_down() {
             "8443",
         ],
     );
-    wait_ready(&mut d, &control);
 
     let link = ip_out(&ns, &["link", "show", "dev", "tcpc0"]);
     assert!(link.contains("UP"), "{link}");
@@ -195,16 +218,8 @@ fn daemon_plumbing_up_and_down() {
     assert!(String::from_utf8_lossy(&s.stderr).contains("no such connection"));
 
     // The data path end to end: the stand-in engine answers ping on the stack addresses.
-    ns.exec(
-        "ping",
-        &["-n", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.2"],
-    )
-    .unwrap();
-    ns.exec(
-        "ping",
-        &["-6", "-n", "-c", "2", "-i", "0.2", "-W", "2", "fd77::2"],
-    )
-    .unwrap();
+    ping(&ns, &[], "10.77.0.2");
+    ping(&ns, &["-6"], "fd77::2");
 
     let st = sigterm(&mut d);
     assert_eq!(st.code(), Some(0), "exit status {st}");
@@ -226,11 +241,8 @@ fn daemon_plumbing_up_and_down() {
 #[test]
 fn daemon_second_instance_same_tun_exits_1() {
     netns_gate!("daemon_second_instance_same_tun_exits_1", TOOLS);
-    let ns = Netns::new().unwrap();
-    let dir = TempDir::new().unwrap();
-    let control = control_path(&dir);
+    let (ns, dir, control) = fresh_ns();
     let mut first = start(&ns, &control, &["--route", "192.0.2.0/24"]);
-    wait_ready(&mut first, &control);
 
     let control2 = dir.path().join("second.sock");
     let mut cmd = ns.command(
@@ -315,16 +327,13 @@ fn daemon_survives_malformed_packets() {
         "daemon_survives_malformed_packets",
         &["nft", "ping", "python3", "curl"]
     );
-    let ns = Netns::new().unwrap();
     // A plain host behind a routed subnet: after the garbage, the daemon must still relay.
-    let peer = Netns::new().unwrap();
-    let veth = Veth::new(&ns, &peer).unwrap();
-    let peer_v4 = veth.addr_b().v4.octets();
-    let routed = format!("{}.{}.{}.0/24", peer_v4[0], peer_v4[1], peer_v4[2]);
-    let dir = TempDir::new().unwrap();
-    let control = control_path(&dir);
+    let h = Hosts::new();
+    let (ns, peer, veth) = (&h.client, &h.server, &h.veth);
+    let routed = v4_subnet(veth.addr_b().v4);
+    let control = control_path(&h.dir);
     let mut d = start(
-        &ns,
+        ns,
         &control,
         &[
             "--route",
@@ -335,7 +344,6 @@ fn daemon_survives_malformed_packets() {
             "8080",
         ],
     );
-    wait_ready(&mut d, &control);
 
     for round in 0..3 {
         let out = ns.exec("python3", &["-c", INJECT, "tcpc0"]).unwrap();
@@ -347,15 +355,11 @@ fn daemon_survives_malformed_packets() {
     // Still serving: control socket, ICMP to the stack, and a TCP connection relayed
     // through tcpc0 (the kernel's packets to the routed peer do enter tcpc0).
     assert!(cli(&control, &["status"]).status.success());
-    ns.exec(
-        "ping",
-        &["-n", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.2"],
-    )
-    .unwrap();
-    let tx_before = tcpc0_tx_packets(&ns);
+    ping(ns, &[], "10.77.0.2");
+    let tx_before = tcpc0_tx_packets(ns);
     let t = http_transfer(
-        &peer,
-        &ns,
+        peer,
+        ns,
         veth.addr_b().get(false),
         256 << 10,
         5,
@@ -364,7 +368,7 @@ fn daemon_survives_malformed_packets() {
     .unwrap();
     assert_eq!(t.sent_sha256, t.received_sha256);
     assert!(
-        tcpc0_tx_packets(&ns) - tx_before > 50,
+        tcpc0_tx_packets(ns) - tx_before > 50,
         "transfer bypassed tcpc0"
     );
     assert!(alive(d.id()));
@@ -372,11 +376,9 @@ fn daemon_survives_malformed_packets() {
     mark_ran("daemon_survives_malformed_packets").unwrap();
 }
 
-fn tcpc0_tx_packets(ns: &Netns) -> u64 {
-    let out = ns
-        .exec("cat", &["/sys/class/net/tcpc0/statistics/tx_packets"])
-        .unwrap();
-    text(&out).trim().parse().unwrap()
+/// A daemon routing 192.0.2.0/24 and fronting port 8080.
+fn start_routed_fronted(ns: &Netns, control: &Path) -> Child {
+    start(ns, control, &["--route", "192.0.2.0/24", "--front", "8080"])
 }
 
 /// Rules with preference `pref` in `ip rule` output.
@@ -388,33 +390,17 @@ fn rules_with_pref(rules: &str, pref: u32) -> usize {
 #[test]
 fn daemon_restart_after_crash_cleans_leftovers() {
     netns_gate!("daemon_restart_after_crash_cleans_leftovers", TOOLS);
-    let ns = Netns::new().unwrap();
-    let dir = TempDir::new().unwrap();
-    let control = control_path(&dir);
+    let (ns, _dir, control) = fresh_ns();
     let before = snapshot(&ns);
-    let mut d = start(
-        &ns,
-        &control,
-        &["--route", "192.0.2.0/24", "--front", "8080"],
-    );
-    wait_ready(&mut d, &control);
-    let st = Command::new("kill")
-        .args(["-KILL", &d.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let mut d = start_routed_fronted(&ns, &control);
+    kill(&d, "-KILL");
     let _ = d.wait_exit(Duration::from_secs(10));
     // A crash leaves rules, the nft table and the socket file behind.
     assert_eq!(rules_with_pref(&ip_out(&ns, &["-4", "rule"]), 7701), 1);
     assert!(nft_tables(&ns).contains("table inet tcpcrypt"));
     assert!(control.exists());
 
-    let mut d = start(
-        &ns,
-        &control,
-        &["--route", "192.0.2.0/24", "--front", "8080"],
-    );
-    wait_ready(&mut d, &control);
+    let mut d = start_routed_fronted(&ns, &control);
     let rules4 = ip_out(&ns, &["-4", "rule"]);
     assert_eq!(rules_with_pref(&rules4, 7701), 1, "{rules4}");
     assert_eq!(rules_with_pref(&rules4, 7702), 1, "{rules4}");

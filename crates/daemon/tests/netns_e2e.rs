@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod support;
+
+use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use netns_tests::{
-    http_transfer, mark_ran, netns_gate, Child, Daemon, Netns, TempDir, Veth, HTTP_PORT,
+    http_transfer, http_transfer_bound, mark_ran, netns_gate, Child, Daemon, Netns, HTTP_PORT,
 };
+use support::{v4_subnet, v6_subnet, Hosts};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_tcpcryptd");
 const CLI: &str = env!("CARGO_BIN_EXE_tcpcrypt");
@@ -26,28 +29,30 @@ fn stop(d: Daemon) {
     assert_eq!(st.code(), Some(0));
 }
 
-fn subnet(veth: &Veth) -> String {
-    let a = veth.addr_a().v4.octets();
-    format!("{}.{}.{}.0/24", a[0], a[1], a[2])
+/// The client's daemon alone, with `flag` (`--route`, `--require`) for the link's IPv4
+/// subnet; the server runs no daemon.
+fn client_daemon_only(h: &Hosts, flag: &str) -> Daemon {
+    let subnet = v4_subnet(h.veth.addr_a().v4);
+    start(&h.client, &h.path("client.sock"), &[flag, &subnet])
 }
 
-fn sock(dir: &TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
+/// Both daemons: the server's fronts the HTTP port, the client's routes `route`.
+fn both_daemons(h: &Hosts, route: &str) -> (Daemon, Daemon) {
+    let port = HTTP_PORT.to_string();
+    let sd = start(&h.server, &h.path("server.sock"), &["--front", &port]);
+    let cd = start(&h.client, &h.path("client.sock"), &["--route", route]);
+    (cd, sd)
 }
 
 #[test]
 fn daemon_e2e_plain_fallback_http() {
     netns_gate!("daemon_e2e_plain_fallback_http", TOOLS);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let ctl = sock(&dir, "client.sock");
-    let d = start(&client, &ctl, &["--route", &subnet(&veth)]);
+    let h = Hosts::new();
+    let d = client_daemon_only(&h, "--route");
     let t = http_transfer(
-        &server,
-        &client,
-        veth.addr_b().get(false),
+        &h.server,
+        &h.client,
+        h.veth.addr_b().get(false),
         1 << 20,
         7,
         Duration::from_secs(60),
@@ -77,73 +82,37 @@ print("local %s:%d %s" % (c.getsockname() + (data.decode(),)), flush=True)
 time.sleep(30)
 "#;
 
-/// Like `http_transfer`, with the server bound to the wildcard address.
-fn wildcard_transfer(
-    server: &Netns,
-    client: &Netns,
-    addr: std::net::IpAddr,
-    len: usize,
-    seed: u64,
-) {
-    let dir = TempDir::new().unwrap();
-    let www = dir.path().join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let file = www.join("blob.bin");
-    netns_tests::write_random_file(&file, len, seed).unwrap();
-    let sent = netns_tests::sha256_file(&file).unwrap();
-    let port = HTTP_PORT.to_string();
-    let mut cmd = server.command(
-        "python3",
-        &[
-            "-m",
-            "http.server",
-            "--bind",
-            if addr.is_ipv6() { "::" } else { "0.0.0.0" },
-            "--directory",
-            www.to_str().unwrap(),
-            &port,
-        ],
-    );
-    cmd.stderr(Stdio::null());
-    let _srv = Child::spawn(cmd).unwrap();
-    server
-        .wait_tcp_listen(HTTP_PORT, Duration::from_secs(20))
-        .unwrap();
-    let out = dir.path().join("fetched.bin");
-    client
-        .exec(
-            "curl",
-            &[
-                "-sS",
-                "--fail",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "60",
-                "-o",
-                out.to_str().unwrap(),
-                &netns_tests::url(addr, HTTP_PORT, "blob.bin"),
-            ],
-        )
-        .unwrap();
-    assert_eq!(netns_tests::sha256_file(&out).unwrap(), sent);
+/// A fronted service is reached at the kernel side of tcpc0, so it must listen on the
+/// wildcard address (or on 10.77.0.1), not only on the host's external address: HTTP from
+/// a server bound to the wildcard address of `addr`'s family, fetched at `addr`, intact.
+fn wildcard_transfer(server: &Netns, client: &Netns, addr: IpAddr, len: usize, seed: u64) {
+    let any: IpAddr = if addr.is_ipv6() {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
+    let t = http_transfer_bound(
+        server,
+        client,
+        any,
+        addr,
+        len,
+        seed,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(t.sent_sha256, t.received_sha256);
 }
 
 #[test]
 fn daemon_e2e_encrypted_http_and_equal_sessid() {
     netns_gate!("daemon_e2e_encrypted_http_and_equal_sessid", TOOLS);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let (cctl, sctl) = (sock(&dir, "client.sock"), sock(&dir, "server.sock"));
+    let h = Hosts::new();
+    let (client, server, veth) = (&h.client, &h.server, &h.veth);
+    let (cd, sd) = both_daemons(&h, &v4_subnet(veth.addr_a().v4));
     let port = HTTP_PORT.to_string();
-    let sd = start(&server, &sctl, &["--front", &port]);
-    let cd = start(&client, &cctl, &["--route", &subnet(&veth)]);
     let server_addr = veth.addr_b().get(false);
-    // A fronted service is reached at the kernel side of tcpc0, so it must listen on the
-    // wildcard address (or on 10.77.0.1), not only on the host's external address.
-    wildcard_transfer(&server, &client, server_addr, 1 << 20, 9);
+    wildcard_transfer(server, client, server_addr, 1 << 20, 9);
 
     // A connection held open: both hosts report the same session ID, X25519 first.
     let srv = Child::spawn(server.command("python3", &["-c", HOLD_SERVER, &port])).unwrap();
@@ -204,24 +173,15 @@ fn daemon_e2e_encrypted_http_and_equal_sessid() {
     mark_ran("daemon_e2e_encrypted_http_and_equal_sessid").unwrap();
 }
 
-fn subnet6(veth: &Veth) -> String {
-    let seg = veth.addr_a().v6.segments();
-    format!("{:x}:{:x}:{:x}:{:x}::/64", seg[0], seg[1], seg[2], seg[3])
-}
-
 #[test]
 fn daemon_e2e_require_refuses_plain_host() {
     netns_gate!("daemon_e2e_require_refuses_plain_host", TOOLS);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let ctl = sock(&dir, "client.sock");
-    let d = start(&client, &ctl, &["--require", &subnet(&veth)]);
+    let h = Hosts::new();
+    let d = client_daemon_only(&h, "--require");
     let r = http_transfer(
-        &server,
-        &client,
-        veth.addr_b().get(false),
+        &h.server,
+        &h.client,
+        h.veth.addr_b().get(false),
         64 << 10,
         3,
         Duration::from_secs(20),
@@ -237,15 +197,9 @@ fn daemon_e2e_require_refuses_plain_host() {
 #[test]
 fn daemon_e2e_encrypted_http_ipv6() {
     netns_gate!("daemon_e2e_encrypted_http_ipv6", TOOLS);
-    let client = Netns::new().unwrap();
-    let server = Netns::new().unwrap();
-    let veth = Veth::new(&client, &server).unwrap();
-    let dir = TempDir::new().unwrap();
-    let (cctl, sctl) = (sock(&dir, "client.sock"), sock(&dir, "server.sock"));
-    let port = HTTP_PORT.to_string();
-    let sd = start(&server, &sctl, &["--front", &port]);
-    let cd = start(&client, &cctl, &["--route", &subnet6(&veth)]);
-    wildcard_transfer(&server, &client, veth.addr_b().get(true), 1 << 20, 11);
+    let h = Hosts::new();
+    let (cd, sd) = both_daemons(&h, &v6_subnet(h.veth.addr_a().v6));
+    wildcard_transfer(&h.server, &h.client, h.veth.addr_b().get(true), 1 << 20, 11);
     stop(cd);
     stop(sd);
     mark_ran("daemon_e2e_encrypted_http_ipv6").unwrap();

@@ -25,28 +25,21 @@ pub struct NftParams<'a> {
 /// The ruleset text for `nft -f -`. The table is created empty and deleted first, so loading
 /// it replaces any previous version atomically.
 pub fn ruleset(p: &NftParams<'_>) -> String {
-    let mut s = String::new();
     let tun = p.tun;
+    // (nft address family, nfproto, the stack's address) per IP family.
+    let families = [
+        ("ip", "ipv4", p.stack_v4.to_string()),
+        ("ip6", "ipv6", p.stack_v6.to_string()),
+    ];
+    let mut s = String::new();
     // `add` then `delete` makes the delete succeed whether or not the table exists.
     let _ = writeln!(s, "add table {TABLE}");
     let _ = writeln!(s, "delete table {TABLE}");
     let _ = writeln!(s, "table {TABLE} {{");
-    let _ = writeln!(s, "  chain post {{");
-    let _ = writeln!(
-        s,
-        "    type nat hook postrouting priority srcnat; policy accept;"
-    );
-    let _ = writeln!(
-        s,
-        "    ip saddr {} oifname != \"{tun}\" masquerade",
-        p.stack_v4
-    );
-    let _ = writeln!(
-        s,
-        "    ip6 saddr {} oifname != \"{tun}\" masquerade",
-        p.stack_v6
-    );
-    let _ = writeln!(s, "  }}");
+    let masquerade = families
+        .iter()
+        .map(|(fam, _, stack)| format!("{fam} saddr {stack} oifname != \"{tun}\" masquerade"));
+    chain(&mut s, "post", "postrouting priority srcnat", masquerade);
     if !p.front.is_empty() {
         let ports = p
             .front
@@ -54,25 +47,26 @@ pub fn ruleset(p: &NftParams<'_>) -> String {
             .map(u16::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(s, "  chain pre {{");
-        let _ = writeln!(
-            s,
-            "    type nat hook prerouting priority dstnat; policy accept;"
-        );
-        let _ = writeln!(
-            s,
-            "    iifname != \"{tun}\" fib daddr type local meta nfproto ipv4 tcp dport {{ {ports} }} dnat ip to {}",
-            p.stack_v4
-        );
-        let _ = writeln!(
-            s,
-            "    iifname != \"{tun}\" fib daddr type local meta nfproto ipv6 tcp dport {{ {ports} }} dnat ip6 to {}",
-            p.stack_v6
-        );
-        let _ = writeln!(s, "  }}");
+        let dnat = families.iter().map(|(fam, proto, stack)| {
+            format!(
+                "iifname != \"{tun}\" fib daddr type local meta nfproto {proto} tcp dport {{ {ports} }} dnat {fam} to {stack}"
+            )
+        });
+        chain(&mut s, "pre", "prerouting priority dstnat", dnat);
     }
     let _ = writeln!(s, "}}");
     s
+}
+
+/// Appends the NAT base chain `name` on `hook` (`HOOK priority PRIO`), policy accept, with
+/// `rules`.
+fn chain(s: &mut String, name: &str, hook: &str, rules: impl Iterator<Item = String>) {
+    let _ = writeln!(s, "  chain {name} {{");
+    let _ = writeln!(s, "    type nat hook {hook}; policy accept;");
+    for rule in rules {
+        let _ = writeln!(s, "    {rule}");
+    }
+    let _ = writeln!(s, "  }}");
 }
 
 #[cfg(test)]
@@ -100,5 +94,30 @@ mod tests {
         ));
         assert!(r.contains("dnat ip6 to fd77::2"));
         assert!(r.starts_with("add table inet tcpcrypt\ndelete table inet tcpcrypt\n"));
+    }
+
+    #[test]
+    fn ruleset_text_is_exact() {
+        let r = ruleset(&NftParams {
+            tun: "tcpc0",
+            stack_v4: Ipv4Addr::new(10, 77, 0, 2),
+            stack_v6: "fd77::2".parse().unwrap_or(Ipv6Addr::UNSPECIFIED),
+            front: &[8080, 443],
+        });
+        let want = "add table inet tcpcrypt\n\
+                    delete table inet tcpcrypt\n\
+                    table inet tcpcrypt {\n  \
+                    chain post {\n    \
+                    type nat hook postrouting priority srcnat; policy accept;\n    \
+                    ip saddr 10.77.0.2 oifname != \"tcpc0\" masquerade\n    \
+                    ip6 saddr fd77::2 oifname != \"tcpc0\" masquerade\n  \
+                    }\n  \
+                    chain pre {\n    \
+                    type nat hook prerouting priority dstnat; policy accept;\n    \
+                    iifname != \"tcpc0\" fib daddr type local meta nfproto ipv4 tcp dport { 8080, 443 } dnat ip to 10.77.0.2\n    \
+                    iifname != \"tcpc0\" fib daddr type local meta nfproto ipv6 tcp dport { 8080, 443 } dnat ip6 to fd77::2\n  \
+                    }\n\
+                    }\n";
+        assert_eq!(r, want);
     }
 }
