@@ -83,10 +83,9 @@ fn run(message: &[u8]) -> Result<(), String> {
             }
         }
         while client.poll_event().is_some() {}
-        if !c.start(&client, &mut rng).map_err(|e| e.to_string())? {
-            if client.eno_outcome(conn).is_some() {
-                return Err("the server did not negotiate tcpcrypt".into());
-            }
+        let started = c.start(&client, &mut rng).map_err(|e| e.to_string())?;
+        if !started && client.eno_outcome(conn).is_some() {
+            return Err("the server did not negotiate tcpcrypt".into());
         }
         if let Some(s) = s.as_mut() {
             s.start(&server, &mut rng).map_err(|e| e.to_string())?;
