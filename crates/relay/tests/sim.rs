@@ -244,15 +244,16 @@ fn encrypted_1mb_both_ways_ipv6_with_loss_and_reorder() {
 /// the path (the links drop oversize packets and none were dropped).
 ///
 /// KNOWN FAILURE (ignored until fixed; run with `-- --ignored`): with the default seed the
-/// first case stops at 1.29 s of virtual time in an ACK livelock on A's inner leg. The
-/// relay's inner connection (window field 2, i.e. almost closed) has SND.NXT 27 132 bytes
-/// *below* what the application stack already acknowledges, and RCV.NXT 16 bytes below the
-/// application's SND.NXT; each side finds the other's pure ACK unacceptable and answers it
-/// with another pure ACK, forever, within one instant. It looks like a go-back-N rewind of
-/// SND.NXT whose cumulative ACKs are then discarded because they ride on segments outside
-/// the nearly closed receive window (RFC 9293 §3.10.7.4 wants the ACK field processed).
+/// first case desynchronises A's inner leg at 1.29 s of virtual time. The relay's inner
+/// connection (window field 2, i.e. almost closed) has SND.NXT 27 132 bytes *below* what the
+/// application stack already acknowledges, and RCV.NXT 16 bytes below the application's
+/// SND.NXT; the application's ACKs ride on segments at the right edge of the nearly closed
+/// window, fail the acceptability test and are dropped with their ACK field (RFC 9293
+/// §3.10.7.4 wants the ACK field processed when the window is closed). Until the stack's
+/// out-of-window ACK rate limit (`tcp::conn::OOW_ACK_INTERVAL`) this was an endless ACK loop
+/// within one instant; now the connection stalls until the simulation goes idle at 650 s.
 #[test]
-#[ignore = "known ACK livelock on a nearly closed inner window, see the doc comment"]
+#[ignore = "known stall on a nearly closed inner window, see the doc comment"]
 fn encrypted_10mb_both_ways_impairment_and_mtu_matrix() {
     fn loss10() -> Link {
         Link::ideal()

@@ -32,6 +32,9 @@ pub struct Stats {
     pub challenge_acks_limited: u64,
     /// Segments dropped by sequence-acceptability (RFC 9293 §3.10.7.4) or PAWS.
     pub out_of_window: u64,
+    /// ACKs not sent in answer to pure ACKs outside the window (rate limit against ACK
+    /// loops, RFC 5961 §10; `tcp::conn::OOW_ACK_INTERVAL`).
+    pub oow_acks_suppressed: u64,
     /// Segments with an unacceptable ACK (RFC 5961 §5).
     pub bad_ack: u64,
     /// SYNs dropped because the half-open bound was reached.

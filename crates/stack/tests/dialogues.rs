@@ -256,6 +256,33 @@ fn rfc9293_data_outside_window_is_dropped_and_acked() {
     assert!(!d.has(&Event::Readable));
 }
 
+/// Pure ACKs outside the window are answered at most once per 500 ms (ACK-loop guard, as
+/// Linux's `tcp_invalid_ratelimit`); data outside the window is always answered.
+#[test]
+fn out_of_window_pure_acks_are_answered_at_most_every_500ms() {
+    let (mut d, _id, rseq, sseq) = established();
+    let old = rseq.wrapping_sub(50_000);
+    d.send(ACK, old, sseq, 1000, &Opts::default(), &[]);
+    let ack = d.recv_one();
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+    // The same again at once, and a hundred more: no answer (this is what ends a loop of
+    // two stacks answering each other's ACKs).
+    for _ in 0..100 {
+        d.send(ACK, old, sseq, 1000, &Opts::default(), &[]);
+        d.recv_none();
+    }
+    assert_eq!(d.stack.stats().oow_acks_suppressed, 100);
+    // Data outside the window is still answered at once.
+    d.send(ACK, old, sseq, 1000, &Opts::default(), b"stale");
+    let ack = d.recv_one();
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+    // After the interval a pure ACK is answered again.
+    d.at(d.now + Duration::from_millis(500));
+    d.send(ACK, old, sseq, 1000, &Opts::default(), &[]);
+    let ack = d.recv_one();
+    assert_eq!((ack.seq, ack.ack), (sseq, rseq));
+}
+
 #[test]
 fn rfc9293_in_order_and_out_of_order_reassembly_with_sack() {
     let (mut d, id, rseq, sseq) = established();

@@ -19,6 +19,13 @@ use crate::config::ConnConfig;
 use crate::eno_hook::EnoHook;
 use crate::event::Event;
 
+/// Least time between two ACKs a connection sends in answer to pure ACKs that fail the
+/// acceptability test (RFC 9293 §3.10.7.4 asks for an ACK each time). Two stacks whose
+/// sequence state disagrees would otherwise answer each other's ACKs forever, at line rate
+/// (an "ACK loop", RFC 5961 §10); Linux bounds the same answers the same way
+/// (`tcp_invalid_ratelimit`, 500 ms). Segments with data are always answered.
+pub(crate) const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -168,6 +175,9 @@ pub struct Conn {
     pub(crate) persist_backoff: u32,
     /// Send an ACK (or window update / challenge ACK) at the next opportunity.
     pub(crate) ack_now: bool,
+    /// When we last answered a pure ACK outside the window with an ACK (see
+    /// [`OOW_ACK_INTERVAL`]).
+    pub(crate) last_oow_ack: Option<Instant>,
     /// Send a probe `<SEQ=SND.UNA-1>` (keep-alive or zero-window probe).
     pub(crate) probe_now: bool,
     /// Full segments received since our last ACK (RFC 9293 §3.8.6.3).
@@ -295,6 +305,7 @@ impl Conn {
             keepalive_probes: 0,
             persist_backoff: 0,
             ack_now: false,
+            last_oow_ack: None,
             probe_now: false,
             unacked_segs: 0,
             events: Vec::new(),

@@ -88,6 +88,23 @@ impl Conn {
         self.smss().saturating_sub(ts).max(32)
     }
 
+    /// Whether an unacceptable segment gets its ACK (RFC 9293 §3.10.7.4): always for one
+    /// carrying data, SYN or FIN; for a pure ACK at most once per
+    /// [`OOW_ACK_INTERVAL`](super::conn::OOW_ACK_INTERVAL), so that two desynchronised
+    /// ends cannot answer each other's ACKs forever.
+    fn oow_ack_allowed(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        if !seg.payload.is_empty() || seg.syn || seg.fin {
+            return true;
+        }
+        match self.last_oow_ack {
+            Some(t) if now < t + super::conn::OOW_ACK_INTERVAL => false,
+            _ => {
+                self.last_oow_ack = Some(now);
+                true
+            }
+        }
+    }
+
     fn challenge_ack(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
         if ctx.challenge.allow(now) {
             self.ack_now = true;
@@ -187,7 +204,11 @@ impl Conn {
             } else {
                 ctx.stats.out_of_window += 1;
                 if !seg.rst {
-                    self.ack_now = true;
+                    if self.oow_ack_allowed(now, seg) {
+                        self.ack_now = true;
+                    } else {
+                        ctx.stats.oow_acks_suppressed += 1;
+                    }
                     if self.state == State::TimeWait && seg.fin {
                         self.timers.set(TimerKind::Close, now + ctx.time_wait);
                     }
