@@ -191,7 +191,14 @@ impl Conn {
         let mut fin = seg.fin;
         let mut syn = seg.syn;
         let mut sq = seg.seq;
-        if !rfc5961::segment_acceptable(seg.seq, seq::len32(seg.len()), self.rcv.nxt, wnd) {
+        // A pure ACK from a sender that filled our window sits exactly at its right edge:
+        // RFC 9293's test (SEG.SEQ < RCV.NXT+RCV.WND) rejects it, and with it the only news of
+        // what the peer received. Accepted, as Linux does (`tcp_sequence`: SEG.SEQ <= right
+        // edge); it carries no text, so nothing lands beyond the window.
+        let at_right_edge = seg.is_empty() && !seg.rst && seg.seq == self.rcv.adv;
+        if !at_right_edge
+            && !rfc5961::segment_acceptable(seg.seq, seq::len32(seg.len()), self.rcv.nxt, wnd)
+        {
             if wnd == 0 && seg.seq == self.rcv.nxt {
                 // Zero window: still process ACK and RST fields (RFC 9293 §3.10.7.4); a
                 // window probe's data is dropped and answered with our (zero) window.
