@@ -48,6 +48,12 @@ fn listening(cfg: StackConfig, hold: bool) -> Dialogue {
 
 /// Passive open to ESTABLISHED; returns (dialogue, id, our next seq, stack's next seq).
 fn established_with(cfg: StackConfig) -> (Dialogue, ConnId, u32, u32) {
+    let (d, id, rseq, sseq, _) = established_scaled(cfg);
+    (d, id, rseq, sseq)
+}
+
+/// [`established_with`], also returning the window shift our SYN-ACK announced.
+fn established_scaled(cfg: StackConfig) -> (Dialogue, ConnId, u32, u32, u8) {
     let mut d = listening(cfg, false);
     d.send(SYN, PEER_ISN, 0, 65535, &syn_opts(), &[]);
     let synack = d.recv_one();
@@ -68,7 +74,8 @@ fn established_with(cfg: StackConfig) -> (Dialogue, ConnId, u32, u32) {
         .find(|(_, e)| *e == Event::Established)
         .expect("established");
     d.recv_none();
-    (d, id, PEER_ISN.wrapping_add(1), iss.wrapping_add(1))
+    let shift = synack.ws.unwrap_or(0);
+    (d, id, PEER_ISN.wrapping_add(1), iss.wrapping_add(1), shift)
 }
 
 fn established() -> (Dialogue, ConnId, u32, u32) {
@@ -254,6 +261,34 @@ fn rfc9293_data_outside_window_is_dropped_and_acked() {
     assert_eq!((ack.seq, ack.ack), (sseq, rseq));
     assert_eq!(d.stack.recv_queue(id), 0);
     assert!(!d.has(&Event::Readable));
+}
+
+/// A peer that filled our window exactly sends its pure ACKs with SEQ = our right edge; the
+/// ACK field must still be processed (Linux's `tcp_sequence` accepts SEQ <= right edge; the
+/// strict RFC 9293 test would drop it and desynchronise the connection).
+#[test]
+fn pure_ack_at_the_right_edge_of_our_window_is_processed() {
+    let (mut d, id, rseq, sseq, shift) = established_scaled(config());
+    let now = d.now;
+    assert_eq!(d.stack.send(now, id, b"hello"), 5);
+    let data = d.recv_one();
+    assert_eq!(data.payload, b"hello");
+    assert_eq!(d.stack.send_queue(id), 5);
+    let edge = rseq.wrapping_add(u32::from(data.window) << shift);
+    d.send(ACK, edge, sseq.wrapping_add(5), 1000, &Opts::default(), &[]);
+    assert_eq!(d.stack.send_queue(id), 0, "the ACK field was processed");
+    // One past the edge is still outside the window: its ACK field is not trusted.
+    assert_eq!(d.stack.send(d.now, id, b"again"), 5);
+    let _ = d.recv_one();
+    d.send(
+        ACK,
+        edge.wrapping_add(1),
+        sseq.wrapping_add(10),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    assert_eq!(d.stack.send_queue(id), 5);
 }
 
 /// Pure ACKs outside the window are answered at most once per 500 ms (ACK-loop guard, as
