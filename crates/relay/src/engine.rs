@@ -134,6 +134,10 @@ impl Engine {
         );
         sc.mtu = config.mtu;
         sc.max_connections = config.max_pairs.saturating_mul(4);
+        // Outer legs leave from the stack address, which is ours alone (the kernel
+        // masquerades it): twice the IANA range per destination, so bursts of short
+        // connections to one service (whose closed legs sit in TIME-WAIT) find ports.
+        sc.ephemeral_ports = 32768..=65535;
         let leg = ConnConfig {
             recv_buffer: config.buffer,
             send_buffer: config.buffer,
@@ -931,5 +935,7 @@ mod tests {
         assert_eq!(engine.stack().config().max_connections, 4000);
         let default = Engine::new(Config::default());
         assert!(default.stack().config().max_connections >= 4 * 100_000);
+        // Outer legs: 32 768 source ports per destination.
+        assert_eq!(default.stack().config().ephemeral_ports, 32768..=65535);
     }
 }

@@ -110,6 +110,9 @@ pub struct StackConfig {
     pub challenge_ack_limit: u32,
     /// TCP checksum offload to the link; off by default.
     pub checksum_offload: ChecksumOffload,
+    /// Local ports [`Stack::connect`](crate::Stack::connect) picks from when given port 0
+    /// (default the IANA dynamic range 49152–65535, RFC 6335 §6).
+    pub ephemeral_ports: std::ops::RangeInclusive<u16>,
 }
 
 /// TCP checksum offload, for links that carry a virtio-net header (TUN with
@@ -142,6 +145,7 @@ impl StackConfig {
             max_control_packets: 1024,
             challenge_ack_limit: 1000,
             checksum_offload: ChecksumOffload::default(),
+            ephemeral_ports: 49152..=65535,
         }
     }
 }

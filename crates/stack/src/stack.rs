@@ -280,18 +280,26 @@ impl Stack {
         }
         let mut local = local;
         if local.port == 0 {
-            let mut found = None;
-            for _ in 0..64 {
-                let p = 49152 + u16::try_from(self.rng.next_u32() % 16384).unwrap_or(0);
-                let t = Tuple {
-                    local: IpEndpoint::new(local.addr, p),
-                    remote,
-                };
-                if !self.by_tuple.contains_key(&t) {
-                    found = Some(p);
-                    break;
-                }
+            // RFC 6056 §3.3.1 (Algorithm 1): a random starting point, then every port of the
+            // range in turn, so a port is found whenever one is free for this destination
+            // (random probing gave up after 64 tries with the range three-quarters used).
+            let (first, last) = (
+                *self.config.ephemeral_ports.start(),
+                *self.config.ephemeral_ports.end(),
+            );
+            if first > last {
+                return Err(ConnectError::InUse);
             }
+            let count = u32::from(last - first) + 1;
+            let start = self.rng.next_u32() % count;
+            let found = (0..count)
+                .map(|i| first.wrapping_add(u16::try_from((start + i) % count).unwrap_or(0)))
+                .find(|&p| {
+                    !self.by_tuple.contains_key(&Tuple {
+                        local: IpEndpoint::new(local.addr, p),
+                        remote,
+                    })
+                });
             local.port = found.ok_or(ConnectError::InUse)?;
         }
         let tuple = Tuple { local, remote };

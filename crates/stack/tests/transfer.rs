@@ -171,3 +171,28 @@ fn one_megabyte_each_way_ipv4() {
 fn one_megabyte_each_way_ipv6() {
     transfer(v6(1), v6(2));
 }
+
+/// RFC 6056 §3.3.1: port 0 picks from `StackConfig::ephemeral_ports`, finds every free port
+/// of the range for a destination (not just what a few random probes hit), and a full range
+/// for one destination leaves other destinations unaffected.
+#[test]
+fn ephemeral_ports_use_the_whole_configured_range() {
+    let mut cfg = stack::StackConfig::new(vec![v4(1)], [3; 32]);
+    cfg.ephemeral_ports = 40000..=40007;
+    let mut s = stack::Stack::new(cfg);
+    let now = stack::Instant::from_millis(0);
+    let server = ep(v4(2), 80);
+    let mut ports = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let id = s.connect(now, ep(v4(1), 0), server, None).unwrap();
+        let (local, _) = s.endpoints(id).unwrap();
+        assert!((40000..=40007).contains(&local.port), "{local}");
+        ports.insert(local.port);
+    }
+    assert_eq!(ports.len(), 8, "every port of the range used once");
+    assert_eq!(
+        s.connect(now, ep(v4(1), 0), server, None),
+        Err(stack::ConnectError::InUse)
+    );
+    assert!(s.connect(now, ep(v4(1), 0), ep(v4(2), 443), None).is_ok());
+}
