@@ -75,7 +75,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(argv: I) -> ExitCode {
         }
     };
     match (a.command, response) {
-        (CliCommand::Status { json }, Response::Status { connections }) => {
+        (CliCommand::Status { json }, Response::Status { connections, .. }) => {
             if json {
                 match serde_json::to_string_pretty(&connections) {
                     Ok(text) => println!("{text}"),

@@ -15,7 +15,7 @@ use crate::control::server::{BindError, ControlServer};
 use crate::event_loop::{self, LoopError};
 use crate::plumbing::{self, preflight, preflight::EnvError, SetupError};
 use crate::relay_engine::{self, RelayConfigError};
-use crate::tun::{Tun, TunError};
+use crate::tun::{Legs, Tun, TunError};
 
 /// Everything that stops the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -96,16 +96,19 @@ pub fn run(config: &Config) -> Result<(), DaemonError> {
         "tcpcryptd ready"
     );
     let clock = Clock::new();
-    let result = event_loop::run(&mut engine, &tun, &mut control, &mut signals, &clock);
+    let legs = Legs::new(config.addresses.stack_v4, config.addresses.stack_v6);
+    let result = event_loop::run(&mut engine, &tun, &legs, &mut control, &mut signals, &clock);
     // Teardown in reverse: control socket (status fails from here on), plumbing, TUN.
     drop(control);
     plumbing.teardown();
     drop(tun);
-    let (signal, stats) = result?;
+    let (signal, io) = result?;
     tracing::info!(
         signal,
-        rx = stats.rx_packets,
-        tx = stats.tx_packets,
+        inner = ?io.inner,
+        outer = ?io.outer,
+        read_errors = io.read_errors,
+        write_errors = io.write_errors,
         engine = ?engine.stats(),
         "tcpcryptd stopped"
     );

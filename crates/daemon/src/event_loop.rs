@@ -15,9 +15,10 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::clock::Clock;
+use crate::control::proto::TunIo;
 use crate::control::server::ControlServer;
 use crate::engine::{Engine, Instant};
-use crate::tun::{RxBatch, Tun, TxBatch};
+use crate::tun::{Legs, RxBatch, Tun, TxBatch};
 
 const TUN: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -43,27 +44,16 @@ fn loop_err(what: &'static str) -> impl FnOnce(io::Error) -> LoopError {
     move |source| LoopError { what, source }
 }
 
-/// Counters kept by the loop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LoopStats {
-    /// Packets read from the TUN device.
-    pub rx_packets: u64,
-    /// Packets written to the TUN device.
-    pub tx_packets: u64,
-    /// Packets the TUN device refused (full queue or error).
-    pub tx_dropped: u64,
-    /// Read errors other than `WouldBlock`.
-    pub rx_errors: u64,
-}
-
-/// Runs until SIGINT or SIGTERM; returns the signal number.
+/// Runs until SIGINT or SIGTERM; returns the signal number and the TUN counters (which
+/// `status` also reports), with the legs told apart by `legs`.
 pub fn run<E: Engine>(
     engine: &mut E,
     tun: &Tun,
+    legs: &Legs,
     control: &mut ControlServer,
     signals: &mut Signals,
     clock: &Clock,
-) -> Result<(i32, LoopStats), LoopError> {
+) -> Result<(i32, TunIo), LoopError> {
     let mut poll = Poll::new().map_err(loop_err("create poll"))?;
     let registry = poll.registry();
     let fd = tun.as_raw_fd();
@@ -77,9 +67,13 @@ pub fn run<E: Engine>(
         .register(registry, CONTROL, FIRST_CLIENT)
         .map_err(loop_err("register control socket"))?;
     let mut events = Events::with_capacity(256);
-    let mut rx = RxBatch::new(tun.mtu());
-    let mut tx = TxBatch::new(tun.mtu());
-    let mut stats = LoopStats::default();
+    let mut io = Io {
+        tun,
+        legs,
+        rx: RxBatch::new(tun.mtu()),
+        tx: TxBatch::new(tun.mtu()),
+        stats: TunIo::default(),
+    };
     loop {
         let timeout = engine.next_deadline().map(|d| clock.until(clock.now(), d));
         if let Err(e) = poll.poll(&mut events, timeout) {
@@ -91,88 +85,85 @@ pub fn run<E: Engine>(
         let now = clock.now();
         for ev in events.iter() {
             match ev.token() {
-                TUN => read_tun(engine, tun, now, &mut rx, &mut tx, &mut stats),
+                TUN => io.read(engine, now),
                 SIGNALS => {
                     if let Some(sig) = signals.pending().next() {
-                        return Ok((sig, stats));
+                        return Ok((sig, io.stats));
                     }
                 }
-                t if control.owns(t) => control.ready(poll.registry(), t, engine),
+                t if control.owns(t) => control.ready(poll.registry(), t, engine, &io.stats),
                 _ => {}
             }
         }
         if engine.next_deadline().is_some_and(|d| d <= now) {
             engine.handle_timeout(now);
         }
-        transmit(engine, tun, now, &mut tx, &mut stats);
+        io.transmit(engine, now);
     }
 }
 
-/// Reads until `WouldBlock`, draining the engine's output every few reads.
-fn read_tun<E: Engine>(
-    engine: &mut E,
-    tun: &Tun,
-    now: Instant,
-    rx: &mut RxBatch,
-    tx: &mut TxBatch,
-    stats: &mut LoopStats,
-) {
-    let mut errors = 0;
-    loop {
-        for _ in 0..READS_PER_DRAIN {
-            match tun.recv_batch(rx) {
-                Ok(_) => {
-                    errors = 0;
-                    for packet in rx.packets() {
-                        stats.rx_packets += 1;
-                        engine.handle_packet(now, packet);
+/// The device, its batches and its counters.
+struct Io<'a> {
+    tun: &'a Tun,
+    legs: &'a Legs,
+    rx: RxBatch,
+    tx: TxBatch,
+    stats: TunIo,
+}
+
+impl Io<'_> {
+    /// Reads until `WouldBlock`, draining the engine's output every few reads.
+    fn read<E: Engine>(&mut self, engine: &mut E, now: Instant) {
+        let mut errors = 0;
+        loop {
+            for _ in 0..READS_PER_DRAIN {
+                match self
+                    .tun
+                    .recv_batch(&mut self.rx, self.legs, &mut self.stats)
+                {
+                    Ok(_) => {
+                        errors = 0;
+                        for packet in self.rx.packets() {
+                            engine.handle_packet(now, packet);
+                        }
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // A malformed super-packet is consumed by the failed read; the queue
-                    // behind it is still readable (epoll is edge-triggered, so stopping here
-                    // would strand it until the next packet arrives).
-                    stats.rx_errors += 1;
-                    errors += 1;
-                    if stats.rx_errors.is_power_of_two() {
-                        tracing::warn!(error = %e, errors = stats.rx_errors, "TUN read failed");
-                    }
-                    if errors >= MAX_READ_ERRORS {
-                        return;
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // A malformed super-packet is consumed by the failed read; the queue
+                        // behind it is still readable (epoll is edge-triggered, so stopping
+                        // here would strand it until the next packet arrives).
+                        self.stats.read_errors += 1;
+                        errors += 1;
+                        if self.stats.read_errors.is_power_of_two() {
+                            tracing::warn!(error = %e, errors = self.stats.read_errors, "TUN read failed");
+                        }
+                        if errors >= MAX_READ_ERRORS {
+                            return;
+                        }
                     }
                 }
             }
+            self.transmit(engine, now);
         }
-        transmit(engine, tun, now, tx, stats);
     }
-}
 
-/// Writes every packet the engine has queued, a batch at a time.
-fn transmit<E: Engine>(
-    engine: &mut E,
-    tun: &Tun,
-    now: Instant,
-    tx: &mut TxBatch,
-    stats: &mut LoopStats,
-) {
-    loop {
-        while !tx.is_full() && tx.push_with(|buf| engine.poll_transmit(now, buf)) {}
-        if tx.is_empty() {
-            return;
-        }
-        let queued = tx.len() as u64;
-        let full = tx.is_full();
-        match tun.send_batch(tx) {
-            Ok(_) => stats.tx_packets += queued,
-            Err(e) => {
-                stats.tx_dropped += 1;
+    /// Writes every packet the engine has queued, a batch at a time.
+    fn transmit<E: Engine>(&mut self, engine: &mut E, now: Instant) {
+        loop {
+            let tx = &mut self.tx;
+            while !tx.is_full() && tx.push_with(|buf| engine.poll_transmit(now, buf)) {}
+            if tx.is_empty() {
+                return;
+            }
+            let full = tx.is_full();
+            if let Err(e) = self.tun.send_batch(tx, self.legs, &mut self.stats) {
+                self.stats.write_errors += 1;
                 tracing::debug!(error = %e, "TUN write failed, packet dropped");
             }
-        }
-        if !full {
-            return;
+            if !full {
+                return;
+            }
         }
     }
 }

@@ -9,11 +9,59 @@
 //! kernel segments again. The engine only ever sees ordinary packets of at most the MTU.
 
 use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use tun_rs::{DeviceBuilder, GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use crate::control::proto::{LegIo, TunIo};
 use crate::plumbing::preflight::EnvError;
+
+/// Marks a queued buffer whose virtio-net header tun-rs has not written: after
+/// `send_multiple` a buffer still carrying it was merged into another and not written
+/// itself (tun-rs encodes a header, whose first byte is a flags value ≤ 7, for every
+/// buffer it writes).
+const UNWRITTEN: u8 = 0xff;
+
+/// Tells the legs apart for the counters: a packet from or to the stack's own address
+/// belongs to the outer leg, anything else to the inner one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Legs {
+    v4: [u8; 4],
+    v6: [u8; 16],
+}
+
+impl Legs {
+    /// The stack's own addresses.
+    pub fn new(stack_v4: Ipv4Addr, stack_v6: Ipv6Addr) -> Self {
+        Self {
+            v4: stack_v4.octets(),
+            v6: stack_v6.octets(),
+        }
+    }
+
+    /// Whether `packet` (an IP packet) is to or from the stack's own address.
+    pub fn is_outer(&self, packet: &[u8]) -> bool {
+        match packet.first().map(|b| b >> 4) {
+            Some(4) => [12..16, 16..20]
+                .into_iter()
+                .any(|r| packet.get(r) == Some(&self.v4[..])),
+            Some(6) => [8..24, 24..40]
+                .into_iter()
+                .any(|r| packet.get(r) == Some(&self.v6[..])),
+            _ => false,
+        }
+    }
+
+    /// The counters of `packet`'s leg.
+    pub fn of<'a>(&self, io: &'a mut TunIo, packet: &[u8]) -> &'a mut LegIo {
+        if self.is_outer(packet) {
+            &mut io.outer
+        } else {
+            &mut io.inner
+        }
+    }
+}
 
 /// Why the TUN device could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +88,11 @@ pub struct Tun {
 
 /// Largest read from the device: a 64 KB super-packet plus the virtio-net header.
 const MAX_READ: usize = 65_535 + VIRTIO_NET_HDR_LEN;
+
+/// Capacity of a write buffer: tun-rs appends a segment to a flow's buffer only while
+/// `capacity >= 2 * VIRTIO_NET_HDR_LEN + coalesced IP length` (offload.rs,
+/// `coalesce_tcp_packets`), so this lets a coalesced packet reach the IP maximum of 65 535.
+const COALESCE_CAPACITY: usize = 2 * VIRTIO_NET_HDR_LEN + 65_535;
 
 /// Buffers for one batched read: the raw read and the packets it splits into. Allocated once;
 /// a read allocates nothing.
@@ -72,8 +125,10 @@ impl RxBatch {
 }
 
 /// Packets queued for one batched write, each with room for the virtio-net header in front.
-/// Buffers are reused from batch to batch (coalescing grows the first packet of a flow up to
-/// 64 KB once; later batches find the capacity there).
+/// Buffers are reused from batch to batch. Every buffer is allocated with the capacity of a
+/// whole 64 KB super-packet: tun-rs coalesces a segment into the buffer of its flow only if
+/// that buffer's *capacity* already holds the result (it never reallocates), so buffers
+/// sized to the MTU made every write a single packet.
 pub struct TxBatch {
     bufs: Vec<Vec<u8>>,
     count: usize,
@@ -85,8 +140,13 @@ impl TxBatch {
     /// Room for [`IDEAL_BATCH_SIZE`] packets of at most `mtu` bytes.
     pub fn new(mtu: u16) -> Self {
         let packet = usize::from(mtu).max(1);
+        let buf = || {
+            let mut b = Vec::with_capacity(COALESCE_CAPACITY.max(VIRTIO_NET_HDR_LEN + packet));
+            b.resize(VIRTIO_NET_HDR_LEN + packet, 0);
+            b
+        };
         Self {
-            bufs: vec![vec![0; VIRTIO_NET_HDR_LEN + packet]; IDEAL_BATCH_SIZE],
+            bufs: (0..IDEAL_BATCH_SIZE).map(|_| buf()).collect(),
             count: 0,
             packet,
             gro: GROTable::new(),
@@ -121,8 +181,30 @@ impl TxBatch {
             return false;
         };
         buf.truncate(VIRTIO_NET_HDR_LEN + n.min(packet));
+        if let Some(flags) = buf.first_mut() {
+            *flags = UNWRITTEN;
+        }
         self.count += 1;
         true
+    }
+}
+
+/// Segments a buffer written with its virtio-net header `buf` stands for: its GSO segment
+/// count, or 1 for a plain packet.
+fn segments(buf: &[u8]) -> u64 {
+    let field = |at: usize| {
+        buf.get(at..at + 2)
+            .map_or(0, |b| usize::from(u16::from_ne_bytes([b[0], b[1]])))
+    };
+    let (gso_type, hdr_len, gso_size) = (buf.get(1).copied().unwrap_or(0), field(2), field(4));
+    let payload = buf
+        .len()
+        .saturating_sub(VIRTIO_NET_HDR_LEN)
+        .saturating_sub(hdr_len);
+    if gso_type == 0 || gso_size == 0 || payload == 0 {
+        1
+    } else {
+        payload.div_ceil(gso_size) as u64
     }
 }
 
@@ -170,28 +252,62 @@ impl Tun {
     }
 
     /// Reads one packet, or one super-packet split into several, into `batch`; returns how
-    /// many. `WouldBlock` when none is queued. An `InvalidData`-like error means one malformed
-    /// read was consumed and dropped: the caller may go on reading.
-    pub fn recv_batch(&self, batch: &mut RxBatch) -> io::Result<usize> {
+    /// many, counted in `io` under the leg `legs` gives the first. `WouldBlock` when none is
+    /// queued. An `InvalidData`-like error means one malformed read was consumed and
+    /// dropped: the caller may go on reading.
+    pub fn recv_batch(
+        &self,
+        batch: &mut RxBatch,
+        legs: &Legs,
+        io: &mut TunIo,
+    ) -> io::Result<usize> {
         batch.count = 0;
         let n = self
             .dev
             .recv_multiple(&mut batch.raw, &mut batch.bufs, &mut batch.sizes, 0)?;
         batch.count = n.min(batch.bufs.len());
+        if let Some(first) = batch.packets().next() {
+            let bytes: usize = batch.sizes.iter().take(batch.count).sum();
+            let leg = legs.of(io, first);
+            leg.reads += 1;
+            leg.read_packets += batch.count as u64;
+            leg.read_bytes += bytes as u64;
+        }
         Ok(batch.count)
     }
 
     /// Writes every packet of `batch`, coalescing segments of one TCP flow when offloads are
-    /// on, and empties it. Returns the bytes written; an error means at least one packet of
-    /// the batch was refused (the others were still written).
-    pub fn send_batch(&self, batch: &mut TxBatch) -> io::Result<usize> {
+    /// on, and empties it; each write is counted in `io` under its leg. Returns the bytes
+    /// written; an error means at least one packet of the batch was refused (the others
+    /// were still written).
+    pub fn send_batch(
+        &self,
+        batch: &mut TxBatch,
+        legs: &Legs,
+        io: &mut TunIo,
+    ) -> io::Result<usize> {
         let count = batch.count;
         batch.count = 0;
         let Some(bufs) = batch.bufs.get_mut(..count) else {
             return Ok(0);
         };
-        self.dev
-            .send_multiple(&mut batch.gro, bufs, VIRTIO_NET_HDR_LEN)
+        let result = self
+            .dev
+            .send_multiple(&mut batch.gro, bufs, VIRTIO_NET_HDR_LEN);
+        for buf in bufs.iter() {
+            let (Some(&flags), Some(packet)) = (buf.first(), buf.get(VIRTIO_NET_HDR_LEN..)) else {
+                continue;
+            };
+            // Without offloads tun-rs writes every buffer as it is, header bytes unused.
+            if flags == UNWRITTEN && self.dev.tcp_gso() {
+                continue;
+            }
+            let leg = legs.of(io, packet);
+            leg.writes += 1;
+            leg.write_bytes += packet.len() as u64;
+            leg.write_packets += if flags == UNWRITTEN { 1 } else { segments(buf) };
+        }
+        result
     }
 
     /// The interface name.
@@ -209,5 +325,64 @@ impl std::fmt::Debug for Tun {
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
         self.dev.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn v4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p
+    }
+
+    #[test]
+    fn legs_are_told_apart_by_the_stack_address() {
+        let legs = Legs::new(Ipv4Addr::new(10, 77, 0, 2), "fd77::2".parse().unwrap());
+        assert!(legs.is_outer(&v4([10, 77, 0, 2], [10, 201, 3, 2])));
+        assert!(legs.is_outer(&v4([10, 201, 3, 2], [10, 77, 0, 2])));
+        assert!(!legs.is_outer(&v4([10, 201, 3, 1], [10, 201, 3, 2])));
+        let mut p6 = vec![0u8; 60];
+        p6[0] = 0x60;
+        p6[24..40].copy_from_slice(&"fd77::2".parse::<Ipv6Addr>().unwrap().octets());
+        assert!(legs.is_outer(&p6));
+        p6[24..40].fill(0);
+        assert!(!legs.is_outer(&p6));
+        assert!(!legs.is_outer(&[0x45, 0, 0]));
+        assert!(!legs.is_outer(&[]));
+        let mut io = TunIo::default();
+        legs.of(&mut io, &v4([10, 77, 0, 2], [1, 1, 1, 1])).writes += 1;
+        legs.of(&mut io, &v4([1, 1, 1, 1], [2, 2, 2, 2])).reads += 1;
+        assert_eq!((io.outer.writes, io.inner.reads), (1, 1));
+        assert_eq!((io.inner.writes, io.outer.reads), (0, 0));
+    }
+
+    #[test]
+    fn segments_come_from_the_virtio_header() {
+        // flags NEEDS_CSUM, TCPv4, hdr_len 52, gso_size 1448; 3 full segments + 100 bytes.
+        let mut b = vec![0u8; VIRTIO_NET_HDR_LEN + 52 + 3 * 1448 + 100];
+        b[0] = 1;
+        b[1] = 1;
+        b[2..4].copy_from_slice(&52u16.to_ne_bytes());
+        b[4..6].copy_from_slice(&1448u16.to_ne_bytes());
+        assert_eq!(segments(&b), 4);
+        b[1] = 0;
+        assert_eq!(segments(&b), 1);
+        assert_eq!(segments(&[]), 1);
+    }
+
+    #[test]
+    fn write_buffers_can_hold_a_coalesced_super_packet() {
+        let t = TxBatch::new(1500);
+        assert!(t
+            .bufs
+            .iter()
+            .all(|b| b.capacity() >= 2 * VIRTIO_NET_HDR_LEN + 65_535
+                && b.len() == VIRTIO_NET_HDR_LEN + 1500));
     }
 }

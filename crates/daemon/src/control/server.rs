@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
-use crate::control::proto::{ErrorKind, Request, Response, MAX_REQUEST_LINE};
+use crate::control::proto::{ErrorKind, Request, Response, TunIo, MAX_REQUEST_LINE};
 use crate::engine::Engine;
 
 /// Most control clients served at once.
@@ -32,8 +32,8 @@ pub struct BindError {
     pub source: io::Error,
 }
 
-/// Answers one request line.
-pub fn respond<E: Engine + ?Sized>(line: &[u8], engine: &E) -> Response {
+/// Answers one request line; `io` is reported with `status`.
+pub fn respond<E: Engine + ?Sized>(line: &[u8], engine: &E, io: &TunIo) -> Response {
     let Ok(req) = serde_json::from_slice::<Request>(line) else {
         return Response::Error {
             error: ErrorKind::BadRequest,
@@ -42,6 +42,7 @@ pub fn respond<E: Engine + ?Sized>(line: &[u8], engine: &E) -> Response {
     match req {
         Request::Status => Response::Status {
             connections: engine.status(),
+            io: Some(*io),
         },
         Request::Sessid { local, remote } => match engine.sessid(local, remote) {
             Some(id) => Response::Sessid {
@@ -130,12 +131,18 @@ impl ControlServer {
         token == self.listener_token || self.clients.contains_key(&token)
     }
 
-    /// Handles readiness of `token` (listener or client).
-    pub fn ready<E: Engine + ?Sized>(&mut self, registry: &Registry, token: Token, engine: &E) {
+    /// Handles readiness of `token` (listener or client); `io` is reported with `status`.
+    pub fn ready<E: Engine + ?Sized>(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        engine: &E,
+        io: &TunIo,
+    ) {
         if token == self.listener_token {
             self.accept(registry);
         } else if let Some(mut c) = self.clients.remove(&token) {
-            if serve(&mut c, engine) {
+            if serve(&mut c, engine, io) {
                 let interest = if c.outbuf.is_empty() {
                     Interest::READABLE
                 } else {
@@ -187,7 +194,7 @@ impl ControlServer {
 }
 
 /// Reads, answers and writes what it can; `false` when the client is done or misbehaved.
-fn serve<E: Engine + ?Sized>(c: &mut Client, engine: &E) -> bool {
+fn serve<E: Engine + ?Sized>(c: &mut Client, engine: &E, io: &TunIo) -> bool {
     let mut buf = [0u8; 4096];
     while !c.eof {
         match c.stream.read(&mut buf) {
@@ -196,7 +203,7 @@ fn serve<E: Engine + ?Sized>(c: &mut Client, engine: &E) -> bool {
                 c.inbuf.extend_from_slice(buf.get(..n).unwrap_or_default());
                 while let Some(pos) = c.inbuf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = c.inbuf.drain(..=pos).collect();
-                    let answer = respond(line.get(..pos).unwrap_or_default(), engine);
+                    let answer = respond(line.get(..pos).unwrap_or_default(), engine, io);
                     if serde_json::to_writer(&mut c.outbuf, &answer).is_err() {
                         return false;
                     }
@@ -282,14 +289,18 @@ mod tests {
 
     #[test]
     fn answers_status_and_sessid() {
-        let r = respond(br#"{"cmd":"status"}"#, &Fake);
-        let Response::Status { connections } = r else {
+        let mut counters = TunIo::default();
+        counters.inner.reads = 7;
+        let r = respond(br#"{"cmd":"status"}"#, &Fake, &counters);
+        let Response::Status { connections, io } = r else {
             unreachable!()
         };
         assert_eq!(connections.len(), 2);
+        assert_eq!(io, Some(counters));
         let r = respond(
             br#"{"cmd":"sessid","local":"10.0.0.1:1000","remote":"192.0.2.1:80"}"#,
             &Fake,
+            &TunIo::default(),
         );
         assert_eq!(
             r,
@@ -304,6 +315,7 @@ mod tests {
         let plain = respond(
             br#"{"cmd":"sessid","local":"10.0.0.1:2000","remote":"192.0.2.1:80"}"#,
             &Fake,
+            &TunIo::default(),
         );
         assert_eq!(
             plain,
@@ -314,6 +326,7 @@ mod tests {
         let unknown = respond(
             br#"{"cmd":"sessid","local":"10.0.0.9:2000","remote":"192.0.2.1:80"}"#,
             &Fake,
+            &TunIo::default(),
         );
         assert_eq!(
             unknown,
@@ -323,7 +336,7 @@ mod tests {
         );
         for junk in [&b""[..], b"{", b"\xff\xfe", br#"{"cmd":"sessid"}"#] {
             assert_eq!(
-                respond(junk, &Fake),
+                respond(junk, &Fake, &TunIo::default()),
                 Response::Error {
                     error: ErrorKind::BadRequest
                 }
