@@ -107,6 +107,10 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
         );
     }
 
+    if r.tput.iter().any(|t| !t.io.is_empty()) {
+        render_tun_io(&mut s, &r.tput);
+    }
+
     let _ = writeln!(s, "\n### New connections per second\n");
     let _ = writeln!(
         s,
@@ -245,6 +249,61 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     }
     let _ = writeln!(s, "{END}");
     s
+}
+
+fn per(num: u64, den: u64) -> String {
+    if den == 0 {
+        "–".into()
+    } else {
+        format!("{:.0}", num as f64 / den as f64)
+    }
+}
+
+fn per1(num: u64, den: u64) -> String {
+    if den == 0 {
+        "–".into()
+    } else {
+        format!("{:.1}", num as f64 / den as f64)
+    }
+}
+
+/// Per daemon and leg: TUN system calls during the throughput runs and what each moved.
+fn render_tun_io(s: &mut String, rows: &[Tput]) {
+    let _ = writeln!(
+        s,
+        "\n### TUN I/O per system call during the throughput runs\n"
+    );
+    let _ = writeln!(
+        s,
+        "The daemons' own counters (`status` → `io`), differences over each run. Inner leg: \
+         the applications' side of `tcpc0`; outer: to or from the stack's address (the \
+         network side). Bytes per read count the packets a super-packet was split into; \
+         segments per write > 1 means GSO writes (coalesced by the daemon).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| path | daemon | leg | reads | B / read | pkts / read | writes | B / write | segs / write |"
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|---:|");
+    for t in rows {
+        for (who, io) in &t.io {
+            for (leg, l) in [("inner", &io.inner), ("outer", &io.outer)] {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    t.name,
+                    who,
+                    leg,
+                    l.reads,
+                    per(l.read_bytes, l.reads),
+                    per1(l.read_packets, l.reads),
+                    l.writes,
+                    per(l.write_bytes, l.writes),
+                    per1(l.write_packets, l.writes),
+                );
+            }
+        }
+    }
 }
 
 /// Replaces the generated block of the section in `doc` (adding the section at the end if

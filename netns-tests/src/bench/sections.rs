@@ -12,7 +12,7 @@ use crate::measure::{
     cpu_secs, field, line_with, median, parse_iperf, rss_kib, run_bounded, tx_counters, BenchError,
     Iperf, TxCounters,
 };
-use crate::topo::{Bins, Daemon, Hosts};
+use crate::topo::{Bins, Daemon, Hosts, TunIo};
 
 const IPERF_PORT: u16 = 5201;
 const CONN_PORT: u16 = 7001;
@@ -74,6 +74,8 @@ pub(crate) struct Tput {
     pub(crate) tunnel_cpu: f64,
     /// Remarks (cipher seen, failure).
     pub(crate) note: String,
+    /// TUN I/O of each daemon during the run ("client" / "server").
+    pub(crate) io: Vec<(&'static str, TunIo)>,
 }
 
 /// One connection-rate row.
@@ -288,12 +290,14 @@ fn perf_report(file: &std::path::Path) {
     }
 }
 
+/// One throughput row; `daemons` (named "client" / "server") are the tunnel, the first is
+/// asked for the ciphers in use, and each one's TUN I/O during the run is recorded.
 fn tput_row(
     ctx: &Ctx,
     h: &Hosts,
     name: &str,
     tunnel: &[u32],
-    watch: Option<&Daemon>,
+    daemons: &[(&'static str, &Daemon)],
     perf: Option<&str>,
 ) -> Tput {
     let secs = ctx.secs.to_string();
@@ -302,6 +306,8 @@ fn tput_row(
         ..Default::default()
     };
     eprintln!("bench: throughput {name}");
+    let before: Vec<Option<TunIo>> = daemons.iter().map(|(_, d)| d.io().ok()).collect();
+    let watch = daemons.first().map(|(_, d)| *d);
     if let Some((run, cpu, note)) = note_err(
         iperf(ctx, h, ["-t", &secs], &[], tunnel, watch, perf),
         &mut row.note,
@@ -309,6 +315,11 @@ fn tput_row(
         row.run = Some(run);
         row.tunnel_cpu = cpu;
         row.note = note;
+    }
+    for ((who, d), b) in daemons.iter().zip(before) {
+        if let (Some(b), Ok(a)) = (b, d.io()) {
+            row.io.push((who, a.since(&b)));
+        }
     }
     row
 }
@@ -577,7 +588,7 @@ pub(crate) fn run_all(ctx: &Ctx) -> Results {
             let h = Hosts::pump(&ctx.bins, mtu)?;
             let _srv = iperf_server(&h)?;
             let pid: Vec<u32> = h.link_pid().into_iter().collect();
-            Ok(tput_row(ctx, &h, &name, &pid, None, None))
+            Ok(tput_row(ctx, &h, &name, &pid, &[], None))
         })();
         match r {
             // Keep the pump rows right after the veth baseline.
@@ -658,7 +669,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     // 1. No daemon.
     if tput {
         res.tput
-            .push(tput_row(ctx, &h, "veth, plain kernel TCP", &[], None, None));
+            .push(tput_row(ctx, &h, "veth, plain kernel TCP", &[], &[], None));
     }
     if conns {
         res.conns
@@ -681,7 +692,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 &h,
                 "tcpcryptd relaying plain (server without daemon)",
                 &[cd.pid()],
-                Some(&cd),
+                &[("client", &cd)],
                 None,
             ));
         }
@@ -740,7 +751,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 &h,
                 &format!("tcpcryptd encrypted, {label}"),
                 &pids,
-                Some(&cd),
+                &[("client", &cd), ("server", &sd)],
                 perf,
             ));
         }
@@ -781,7 +792,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             &h,
             "tcpcryptd encrypted, AES-128-GCM, tcpc0 MTU 9000",
             &pids,
-            Some(&cd),
+            &[("client", &cd), ("server", &sd)],
             None,
         ));
         for (who, d) in [("client", cd), ("server", sd)] {

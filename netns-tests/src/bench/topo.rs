@@ -227,7 +227,26 @@ impl Daemon {
 
     /// The `status` answer's connection list.
     pub(crate) fn status(&self) -> Result<Vec<serde_json::Value>, BenchError> {
-        control_status(&self.ctl)
+        Ok(control_status(&self.ctl)?["connections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The daemon's TUN I/O counters (the `io` object of the `status` answer).
+    pub(crate) fn io(&self) -> Result<TunIo, BenchError> {
+        let v = control_status(&self.ctl)?;
+        let io = &v["io"];
+        if io.is_null() {
+            return Err(BenchError::Step {
+                what: "control status",
+                detail: "no `io` counters in the answer".into(),
+            });
+        }
+        Ok(TunIo {
+            inner: LegIo::from_json(&io["inner"]),
+            outer: LegIo::from_json(&io["outer"]),
+        })
     }
 
     /// SIGTERM, then a bounded wait for a clean exit.
@@ -247,7 +266,69 @@ impl Daemon {
     }
 }
 
-fn control_status(ctl: &Path) -> Result<Vec<serde_json::Value>, BenchError> {
+/// TUN I/O counters of one leg of a daemon (`status` → `io`; crates/daemon control/proto.rs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LegIo {
+    /// `read(2)` calls that returned a packet.
+    pub(crate) reads: u64,
+    /// Bytes of the packets read (after the GSO split).
+    pub(crate) read_bytes: u64,
+    /// Packets read (after the GSO split).
+    pub(crate) read_packets: u64,
+    /// `write(2)` calls.
+    pub(crate) writes: u64,
+    /// IP bytes written.
+    pub(crate) write_bytes: u64,
+    /// Segments written (GSO segments of coalesced writes).
+    pub(crate) write_packets: u64,
+}
+
+impl LegIo {
+    fn from_json(v: &serde_json::Value) -> Self {
+        let f = |k: &str| v[k].as_u64().unwrap_or(0);
+        Self {
+            reads: f("reads"),
+            read_bytes: f("read_bytes"),
+            read_packets: f("read_packets"),
+            writes: f("writes"),
+            write_bytes: f("write_bytes"),
+            write_packets: f("write_packets"),
+        }
+    }
+
+    /// The counts since `before`.
+    pub(crate) fn since(&self, before: &Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(before.reads),
+            read_bytes: self.read_bytes.saturating_sub(before.read_bytes),
+            read_packets: self.read_packets.saturating_sub(before.read_packets),
+            writes: self.writes.saturating_sub(before.writes),
+            write_bytes: self.write_bytes.saturating_sub(before.write_bytes),
+            write_packets: self.write_packets.saturating_sub(before.write_packets),
+        }
+    }
+}
+
+/// A daemon's TUN I/O counters, by leg.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TunIo {
+    /// Application side.
+    pub(crate) inner: LegIo,
+    /// Network side (to or from the stack's own address).
+    pub(crate) outer: LegIo,
+}
+
+impl TunIo {
+    /// The counts since `before`.
+    pub(crate) fn since(&self, before: &Self) -> Self {
+        Self {
+            inner: self.inner.since(&before.inner),
+            outer: self.outer.since(&before.outer),
+        }
+    }
+}
+
+fn control_status(ctl: &Path) -> Result<serde_json::Value, BenchError> {
     let io = |source| BenchError::Io {
         what: "control socket",
         source,
@@ -262,5 +343,5 @@ fn control_status(ctl: &Path) -> Result<Vec<serde_json::Value>, BenchError> {
         what: "control status JSON",
         detail: e.to_string(),
     })?;
-    Ok(v["connections"].as_array().cloned().unwrap_or_default())
+    Ok(v)
 }
