@@ -916,7 +916,8 @@ impl Stack {
         let ended = c.state == State::Closed;
         let rst = if ended && c.rst_on_end {
             c.rst_on_end = false;
-            Some((c.tuple, c.snd.nxt, c.rcv.nxt))
+            // `snd.max` is RFC 9293's SND.NXT (see `Conn::send_ack`).
+            Some((c.tuple, c.snd.max, c.rcv.nxt))
         } else {
             None
         };

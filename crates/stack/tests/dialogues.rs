@@ -535,6 +535,85 @@ fn rfc6298_retransmission_on_timeout_with_backoff() {
     assert_eq!(d.stack.stats().rto_expiries, 2);
 }
 
+/// After a retransmission timeout we resend from SND.UNA (go-back-N), but an ACK we send
+/// meanwhile carries the highest sequence number sent (RFC 9293's SND.NXT): the peer may
+/// have received everything, and an ACK numbered below its RCV.NXT is unacceptable there,
+/// its ACK field never read. Two ends both in that state once stalled forever (seeded
+/// 10 MB simulation, 10 % loss).
+#[test]
+fn ack_after_retransmission_timeout_carries_the_highest_sequence_sent() {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.set_nagle(id, false);
+    assert_eq!(d.stack.send(now, id, &[7; 2000]), 2000);
+    let sent = d.recv_all();
+    let total: usize = sent.iter().map(|o| o.payload.len()).sum();
+    assert_eq!(total, 2000);
+    assert!(sent.len() >= 2, "two segments in flight");
+    d.to_deadline();
+    let rtx = d.recv_one();
+    assert_eq!(rtx.seq, sseq, "the timeout resends from SND.UNA");
+    assert!(rtx.payload.len() < 2000);
+    // The peer's data, acknowledging nothing new: our ACK of it.
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), b"ping");
+    let ack = d.recv_one();
+    assert!(ack.payload.is_empty());
+    assert_eq!(ack.ack, rseq.wrapping_add(4));
+    assert_eq!(
+        ack.seq,
+        sseq.wrapping_add(2000),
+        "SEQ = highest sent, not SND.UNA + rtx"
+    );
+    // And the same peer, having had it all, acknowledges everything: accepted.
+    d.send(
+        ACK,
+        rseq.wrapping_add(4),
+        sseq.wrapping_add(2000),
+        1000,
+        &Opts::default(),
+        &[],
+    );
+    assert_eq!(d.stack.send_queue(id), 0);
+}
+
+/// With window scaling the window field counts units of 2^shift bytes: rounding the
+/// remaining window up must never promise text the receive buffer cannot hold. A peer that
+/// fills every window we advertise (segments of odd sizes, the application never reading)
+/// has every byte accepted, until the window is zero.
+#[test]
+fn scaled_window_never_promises_more_than_the_buffer_holds() {
+    let mut cfg = config();
+    cfg.conn.recv_buffer = 70_001;
+    let (mut d, id, rseq, sseq, shift) = established_scaled(cfg);
+    assert!(shift > 0, "the test needs a scaled window");
+    let mut cur = rseq;
+    let mut edge = rseq.wrapping_add(1); // the first ACK tells the window
+    let mut rounds = 0;
+    while edge != cur {
+        rounds += 1;
+        assert!(rounds < 1000);
+        let len = (edge.wrapping_sub(cur) as usize).min(1459);
+        d.send(ACK, cur, sseq, 1000, &Opts::default(), &vec![9; len]);
+        let a = d.recv_one();
+        assert_eq!(
+            a.ack,
+            cur.wrapping_add(len as u32),
+            "text inside the window accepted"
+        );
+        cur = a.ack;
+        let new_edge = cur.wrapping_add(u32::from(a.window) << shift);
+        // The promise stays within the buffer (plus less than one unit of rounding slack).
+        assert!((new_edge.wrapping_sub(rseq) as usize) < 70_001 + (1 << shift));
+        edge = if new_edge.wrapping_sub(edge) as i32 > 0 {
+            new_edge
+        } else {
+            edge
+        };
+    }
+    let queued = d.stack.recv_queue(id);
+    assert!(queued >= 70_001 - (1 << shift), "{queued} shift {shift}");
+}
+
 #[test]
 fn rfc5681_fast_retransmit_on_three_dupacks() {
     let mut cfg = config();

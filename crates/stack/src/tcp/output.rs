@@ -73,7 +73,15 @@ impl Conn {
             wnd = remaining;
         }
         let unit = 1u32 << shift;
-        let scaled = wnd.div_ceil(unit).min(0xffff);
+        let mut scaled = wnd.div_ceil(unit).min(0xffff);
+        // Rounding up to the scale unit must not promise more than the ring holds: text
+        // inside an advertised window is never dropped for lack of room. Where rounding up
+        // would, round down instead (the edge below `rcv.adv` then only looks smaller to
+        // the peer by less than one unit; `rcv.adv` itself never moves left).
+        let room = seq::len32(self.recv_buf.free());
+        if scaled.saturating_mul(unit) > room {
+            scaled = (room / unit).min(0xffff);
+        }
         let edge = seq::add(self.rcv.nxt, scaled << shift);
         self.rcv.adv = seq::max(self.rcv.adv, edge);
         u16::try_from(scaled).unwrap_or(u16::MAX)
@@ -325,7 +333,10 @@ impl Conn {
         opts.fit();
         let window = self.window_field(false);
         let hdr = OutHeader {
-            seq: sq.unwrap_or(self.snd.nxt),
+            // RFC 9293's SND.NXT is our `snd.max`: after a retransmission timeout `snd.nxt`
+            // goes back to SND.UNA (go-back-N), and an ACK with that sequence number would be
+            // older than the peer's RCV.NXT, unacceptable there, its ACK field never read.
+            seq: sq.unwrap_or(self.snd.max),
             ack: self.rcv.nxt,
             flags: Flags {
                 ack: true,
