@@ -4,8 +4,8 @@
 //! Returns when SIGINT or SIGTERM arrives.
 //!
 //! Both directions move batches ([`RxBatch`], [`TxBatch`]): with offloads one read may carry
-//! a 64 KB super-packet, and up to [`tun_rs::IDEAL_BATCH_SIZE`] packets leave per
-//! `send_batch`, coalesced per flow. The buffers are allocated once, before the loop.
+//! a 64 KB super-packet, and the engine's segments leave coalesced per flow into writes of
+//! up to 64 KB (crate::coalesce). The buffers are allocated once, before the loop.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -71,7 +71,7 @@ pub fn run<E: Engine>(
         tun,
         legs,
         rx: RxBatch::new(tun.mtu()),
-        tx: TxBatch::new(tun.mtu()),
+        tx: TxBatch::new(tun.mtu(), tun.offload()),
         stats: TunIo::default(),
     };
     loop {

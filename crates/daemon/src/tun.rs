@@ -5,23 +5,19 @@
 //! (`IFF_VNET_HDR`) and announces TSO/GSO and checksum offload to the kernel, the way
 //! wireguard-go's TUN does: one read returns a TCP super-packet of up to 64 KB that
 //! [`Tun::recv_batch`] splits into MTU-sized packets (with their checksums completed), and
-//! [`Tun::send_batch`] coalesces consecutive segments of one flow into one write that the
-//! kernel segments again. The engine only ever sees ordinary packets of at most the MTU.
+//! [`Tun::send_batch`] writes the super-packets [`TxBatch`] coalesced (crate::coalesce),
+//! which the kernel segments again. The engine only ever sees ordinary packets of at most
+//! the MTU.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
-use tun_rs::{DeviceBuilder, GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{DeviceBuilder, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+pub use crate::coalesce::TxBatch;
 use crate::control::proto::{LegIo, TunIo};
 use crate::plumbing::preflight::EnvError;
-
-/// Marks a queued buffer whose virtio-net header tun-rs has not written: after
-/// `send_multiple` a buffer still carrying it was merged into another and not written
-/// itself (tun-rs encodes a header, whose first byte is a flags value ≤ 7, for every
-/// buffer it writes).
-const UNWRITTEN: u8 = 0xff;
 
 /// Tells the legs apart for the counters: a packet from or to the stack's own address
 /// belongs to the outer leg, anything else to the inner one.
@@ -89,11 +85,6 @@ pub struct Tun {
 /// Largest read from the device: a 64 KB super-packet plus the virtio-net header.
 const MAX_READ: usize = 65_535 + VIRTIO_NET_HDR_LEN;
 
-/// Capacity of a write buffer: tun-rs appends a segment to a flow's buffer only while
-/// `capacity >= 2 * VIRTIO_NET_HDR_LEN + coalesced IP length` (offload.rs,
-/// `coalesce_tcp_packets`), so this lets a coalesced packet reach the IP maximum of 65 535.
-const COALESCE_CAPACITY: usize = 2 * VIRTIO_NET_HDR_LEN + 65_535;
-
 /// Buffers for one batched read: the raw read and the packets it splits into. Allocated once;
 /// a read allocates nothing.
 pub struct RxBatch {
@@ -108,7 +99,11 @@ impl RxBatch {
     pub fn new(mtu: u16) -> Self {
         Self {
             raw: vec![0; MAX_READ],
-            bufs: vec![vec![0; usize::from(mtu).max(1)]; IDEAL_BATCH_SIZE],
+            // One allocation each (not `vec![v; n]`, whose clones copy, and so touch, every
+            // byte): pages are only touched when a split super-packet reaches them.
+            bufs: (0..IDEAL_BATCH_SIZE)
+                .map(|_| vec![0; usize::from(mtu).max(1)])
+                .collect(),
             sizes: vec![0; IDEAL_BATCH_SIZE],
             count: 0,
         }
@@ -121,90 +116,6 @@ impl RxBatch {
             .zip(&self.sizes)
             .take(self.count)
             .map(|(b, &n)| b.get(..n).unwrap_or_default())
-    }
-}
-
-/// Packets queued for one batched write, each with room for the virtio-net header in front.
-/// Buffers are reused from batch to batch. Every buffer is allocated with the capacity of a
-/// whole 64 KB super-packet: tun-rs coalesces a segment into the buffer of its flow only if
-/// that buffer's *capacity* already holds the result (it never reallocates), so buffers
-/// sized to the MTU made every write a single packet.
-pub struct TxBatch {
-    bufs: Vec<Vec<u8>>,
-    count: usize,
-    packet: usize,
-    gro: GROTable,
-}
-
-impl TxBatch {
-    /// Room for [`IDEAL_BATCH_SIZE`] packets of at most `mtu` bytes.
-    pub fn new(mtu: u16) -> Self {
-        let packet = usize::from(mtu).max(1);
-        let buf = || {
-            let mut b = Vec::with_capacity(COALESCE_CAPACITY.max(VIRTIO_NET_HDR_LEN + packet));
-            b.resize(VIRTIO_NET_HDR_LEN + packet, 0);
-            b
-        };
-        Self {
-            bufs: (0..IDEAL_BATCH_SIZE).map(|_| buf()).collect(),
-            count: 0,
-            packet,
-            gro: GROTable::new(),
-        }
-    }
-
-    /// Number of packets queued.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// True when the batch must be written before another packet fits.
-    pub fn is_full(&self) -> bool {
-        self.count == self.bufs.len()
-    }
-
-    /// Lets `fill` write one packet into the next free slot (at most the MTU); `fill` returns
-    /// the packet's length, or `None` if it has nothing to queue. Returns whether a packet was
-    /// queued (false also when the batch is full).
-    pub fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
-        let packet = self.packet;
-        let Some(buf) = self.bufs.get_mut(self.count) else {
-            return false;
-        };
-        buf.resize(VIRTIO_NET_HDR_LEN + packet, 0);
-        let Some(n) = buf.get_mut(VIRTIO_NET_HDR_LEN..).and_then(fill) else {
-            return false;
-        };
-        buf.truncate(VIRTIO_NET_HDR_LEN + n.min(packet));
-        if let Some(flags) = buf.first_mut() {
-            *flags = UNWRITTEN;
-        }
-        self.count += 1;
-        true
-    }
-}
-
-/// Segments a buffer written with its virtio-net header `buf` stands for: its GSO segment
-/// count, or 1 for a plain packet.
-fn segments(buf: &[u8]) -> u64 {
-    let field = |at: usize| {
-        buf.get(at..at + 2)
-            .map_or(0, |b| usize::from(u16::from_ne_bytes([b[0], b[1]])))
-    };
-    let (gso_type, hdr_len, gso_size) = (buf.get(1).copied().unwrap_or(0), field(2), field(4));
-    let payload = buf
-        .len()
-        .saturating_sub(VIRTIO_NET_HDR_LEN)
-        .saturating_sub(hdr_len);
-    if gso_type == 0 || gso_size == 0 || payload == 0 {
-        1
-    } else {
-        payload.div_ceil(gso_size) as u64
     }
 }
 
@@ -276,38 +187,31 @@ impl Tun {
         Ok(batch.count)
     }
 
-    /// Writes every packet of `batch`, coalescing segments of one TCP flow when offloads are
-    /// on, and empties it; each write is counted in `io` under its leg. Returns the bytes
-    /// written; an error means at least one packet of the batch was refused (the others
-    /// were still written).
+    /// Writes every packet and super-packet of `batch` (one `write(2)` each) and empties it;
+    /// each write is counted in `io` under its leg. Returns the bytes written; an error
+    /// means at least one write was refused (the others were still made).
     pub fn send_batch(
         &self,
         batch: &mut TxBatch,
         legs: &Legs,
         io: &mut TunIo,
     ) -> io::Result<usize> {
-        let count = batch.count;
-        batch.count = 0;
-        let Some(bufs) = batch.bufs.get_mut(..count) else {
-            return Ok(0);
-        };
-        let result = self
-            .dev
-            .send_multiple(&mut batch.gro, bufs, VIRTIO_NET_HDR_LEN);
-        for buf in bufs.iter() {
-            let (Some(&flags), Some(packet)) = (buf.first(), buf.get(VIRTIO_NET_HDR_LEN..)) else {
-                continue;
-            };
-            // Without offloads tun-rs writes every buffer as it is, header bytes unused.
-            if flags == UNWRITTEN && self.dev.tcp_gso() {
-                continue;
-            }
+        let vnet = self.dev.tcp_gso();
+        let mut total = 0;
+        let mut result = Ok(());
+        for w in batch.finish() {
+            let packet = w.packet();
             let leg = legs.of(io, packet);
             leg.writes += 1;
             leg.write_bytes += packet.len() as u64;
-            leg.write_packets += if flags == UNWRITTEN { 1 } else { segments(buf) };
+            leg.write_packets += w.segments;
+            match self.dev.send(if vnet { w.buf } else { packet }) {
+                Ok(n) => total += n,
+                Err(e) => result = Err(e),
+            }
         }
-        result
+        batch.clear();
+        result.map(|()| total)
     }
 
     /// The interface name.
@@ -360,29 +264,5 @@ mod tests {
         legs.of(&mut io, &v4([1, 1, 1, 1], [2, 2, 2, 2])).reads += 1;
         assert_eq!((io.outer.writes, io.inner.reads), (1, 1));
         assert_eq!((io.inner.writes, io.outer.reads), (0, 0));
-    }
-
-    #[test]
-    fn segments_come_from_the_virtio_header() {
-        // flags NEEDS_CSUM, TCPv4, hdr_len 52, gso_size 1448; 3 full segments + 100 bytes.
-        let mut b = vec![0u8; VIRTIO_NET_HDR_LEN + 52 + 3 * 1448 + 100];
-        b[0] = 1;
-        b[1] = 1;
-        b[2..4].copy_from_slice(&52u16.to_ne_bytes());
-        b[4..6].copy_from_slice(&1448u16.to_ne_bytes());
-        assert_eq!(segments(&b), 4);
-        b[1] = 0;
-        assert_eq!(segments(&b), 1);
-        assert_eq!(segments(&[]), 1);
-    }
-
-    #[test]
-    fn write_buffers_can_hold_a_coalesced_super_packet() {
-        let t = TxBatch::new(1500);
-        assert!(t
-            .bufs
-            .iter()
-            .all(|b| b.capacity() >= 2 * VIRTIO_NET_HDR_LEN + 65_535
-                && b.len() == VIRTIO_NET_HDR_LEN + 1500));
     }
 }

@@ -1,0 +1,566 @@
+//! Transmit-side coalescing, the daemon's GRO for TUN writes: consecutive TCP segments of
+//! one flow that the engine emits are appended, payload only, to one super-packet of up to
+//! 64 KB, written once with a virtio-net header (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, GSO TCPv4 /
+//! TCPv6, `gso_size` = the segment size) so that the kernel segments it again and completes
+//! the checksums (`tun_get_user` → `virtio_net_hdr_to_skb`; `tcp_gso_segment` copies the
+//! first header to every segment, advancing the sequence number, and keeps PSH for the last).
+//!
+//! A segment joins the super-packet of its flow only under the conditions of the kernel's
+//! own GRO (`tcp_gro_receive`) and of wireguard-go's `tcpPacketsCanCoalesce`: IPv4 without
+//! options or fragments, or IPv6 without extension headers; same addresses, TOS / traffic
+//! class, TTL / hop limit, DF bit, flow label, ports, ACK number and TCP options; flags ACK
+//! or ACK|PSH only; a payload; the sequence number right after the super-packet's end; no
+//! PSH and no short segment already in it; at most 64 KB in all. Anything else (pure ACKs,
+//! SYNs, FINs, UDP, ICMP) is written as it is, in its own write.
+//!
+//! Unlike tun-rs's `send_multiple`, nothing is re-verified (the engine's checksums are
+//! trusted), nothing is copied twice and nothing is allocated per batch: the engine writes a
+//! packet into a scratch buffer, and either its payload is appended to an open super-packet
+//! or the whole packet starts a new one. Writes keep the engine's order within a flow.
+
+use crate::tun_hdr::{VirtioHdr, GSO_TCPV4, GSO_TCPV6, HDR_LEN, NEEDS_CSUM};
+
+/// Largest IP packet (the IPv4 total length and IPv6 payload length fields are 16 bits).
+const MAX_IP: usize = 65_535;
+
+/// Buffers (writes) per batch.
+pub const BATCH_WRITES: usize = 128;
+
+/// Bytes queued after which the batch is written (so the first write is not held back
+/// until 128 super-packets have filled).
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Open super-packets searched for a segment's flow, newest first.
+const SEARCH: usize = 8;
+
+/// What identifies a flow and must be equal for a segment to join a super-packet: the IP
+/// header fields the kernel compares, ports, ACK number and the TCP options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    v6: bool,
+    /// Source and destination address (4 + 4 or 16 + 16 bytes).
+    addrs: [u8; 32],
+    /// IPv4: TOS, TTL, flags/fragment offset high byte (DF); IPv6: the first 4 bytes
+    /// (version, traffic class, flow label) and the hop limit.
+    ip: [u8; 5],
+    ports: [u8; 4],
+    ack: [u8; 4],
+    /// TCP header length.
+    tcp_len: usize,
+    /// TCP options bytes (at most 40).
+    opts: [u8; 40],
+}
+
+/// A TCP segment the coalescer may merge.
+#[derive(Debug, Clone)]
+struct Segment {
+    key: Key,
+    iph_len: usize,
+    seq: u32,
+    psh: bool,
+    payload: usize,
+}
+
+/// Parses a coalescing candidate: TCP with flags ACK or ACK|PSH and a payload, IPv4 without
+/// options or fragmentation, IPv6 without extension headers.
+fn candidate(p: &[u8]) -> Option<Segment> {
+    let version = p.first()? >> 4;
+    let mut key = Key {
+        v6: version == 6,
+        addrs: [0; 32],
+        ip: [0; 5],
+        ports: [0; 4],
+        ack: [0; 4],
+        tcp_len: 0,
+        opts: [0; 40],
+    };
+    let iph_len = match version {
+        4 => {
+            let total = usize::from(u16::from_be_bytes([*p.get(2)?, *p.get(3)?]));
+            // IHL 5, protocol TCP, the whole packet, DF at most, no fragment offset.
+            if *p.first()? != 0x45 || *p.get(9)? != 6 || total != p.len() {
+                return None;
+            }
+            if p.get(6)? & 0xbf != 0 || *p.get(7)? != 0 {
+                return None;
+            }
+            key.addrs.get_mut(..8)?.copy_from_slice(p.get(12..20)?);
+            key.ip = [*p.get(1)?, *p.get(8)?, *p.get(6)?, 0, 0];
+            20
+        }
+        6 => {
+            let payload = usize::from(u16::from_be_bytes([*p.get(4)?, *p.get(5)?]));
+            if *p.get(6)? != 6 || payload + 40 != p.len() {
+                return None;
+            }
+            key.addrs.copy_from_slice(p.get(8..40)?);
+            key.ip = [*p.first()?, *p.get(1)?, *p.get(2)?, *p.get(3)?, *p.get(7)?];
+            40
+        }
+        _ => return None,
+    };
+    let tcp = p.get(iph_len..)?;
+    let tcp_len = usize::from(tcp.get(12)? >> 4) * 4;
+    if tcp_len < 20 || tcp.len() <= tcp_len {
+        return None;
+    }
+    let flags = *tcp.get(13)?;
+    // ACK, or ACK|PSH (no SYN/FIN/RST/URG/ECE/CWR).
+    if flags != 0x10 && flags != 0x18 {
+        return None;
+    }
+    key.ports.copy_from_slice(tcp.get(0..4)?);
+    key.ack.copy_from_slice(tcp.get(8..12)?);
+    key.tcp_len = tcp_len;
+    key.opts
+        .get_mut(..tcp_len - 20)?
+        .copy_from_slice(tcp.get(20..tcp_len)?);
+    Some(Segment {
+        key,
+        iph_len,
+        seq: u32::from_be_bytes([*tcp.get(4)?, *tcp.get(5)?, *tcp.get(6)?, *tcp.get(7)?]),
+        psh: flags & 0x08 != 0,
+        payload: tcp.len() - tcp_len,
+    })
+}
+
+/// An open super-packet: its first segment's key and where the next segment must start.
+#[derive(Debug, Clone)]
+struct Open {
+    key: Key,
+    iph_len: usize,
+    /// Sequence number right after the last byte.
+    next_seq: u32,
+    /// Payload of the first segment (the GSO segment size).
+    gso_size: usize,
+    /// Segments in it.
+    segs: u64,
+    /// A PSH or short segment ended it: nothing may follow.
+    closed: bool,
+}
+
+/// Packets queued for one batch of TUN writes, each buffer with room for the virtio-net
+/// header in front. Allocated once (each buffer with the capacity of a 64 KB super-packet,
+/// touched only as far as it is used); a batch allocates nothing.
+pub struct TxBatch {
+    scratch: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    open: Vec<Option<Open>>,
+    count: usize,
+    bytes: usize,
+    coalesce: bool,
+}
+
+impl std::fmt::Debug for TxBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxBatch")
+            .field("count", &self.count)
+            .field("bytes", &self.bytes)
+            .field("coalesce", &self.coalesce)
+            .finish()
+    }
+}
+
+/// One queued write: the buffer (virtio-net header, then the IP packet) and the number of
+/// segments it stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// Header and packet.
+    pub buf: &'a [u8],
+    /// 1 for a plain packet, the GSO segment count of a super-packet.
+    pub segments: u64,
+}
+
+impl Write<'_> {
+    /// The IP packet (after the virtio-net header).
+    pub fn packet(&self) -> &[u8] {
+        self.buf.get(HDR_LEN..).unwrap_or_default()
+    }
+}
+
+impl TxBatch {
+    /// Room for [`BATCH_WRITES`] writes of packets of at most `mtu` bytes; with `coalesce`,
+    /// TCP segments of one flow are merged into super-packets.
+    pub fn new(mtu: u16, coalesce: bool) -> Self {
+        let packet = usize::from(mtu).max(1);
+        let cap = if coalesce {
+            HDR_LEN + MAX_IP.max(packet)
+        } else {
+            HDR_LEN + packet
+        };
+        Self {
+            scratch: vec![0; packet],
+            bufs: (0..BATCH_WRITES).map(|_| Vec::with_capacity(cap)).collect(),
+            open: vec![None; BATCH_WRITES],
+            count: 0,
+            bytes: 0,
+            coalesce,
+        }
+    }
+
+    /// Number of writes queued.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// True when the batch must be written before another packet is taken.
+    pub fn is_full(&self) -> bool {
+        self.count >= self.bufs.len() || self.bytes >= BATCH_BYTES
+    }
+
+    /// Lets `fill` write one packet (at most the MTU) and queues it: appended to the
+    /// super-packet of its flow when it can be, else as a write of its own. `fill` returns
+    /// the packet's length, or `None` if it has nothing to queue. Returns whether a packet
+    /// was queued (false also, without calling `fill`, when the batch is full).
+    pub fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        let Some(n) = fill(&mut self.scratch) else {
+            return false;
+        };
+        let Some(packet) = self.scratch.get(..n) else {
+            return false;
+        };
+        self.bytes += n;
+        let seg = if self.coalesce {
+            candidate(packet)
+        } else {
+            None
+        };
+        if let Some(seg) = &seg {
+            if let Some(i) = self.find(seg) {
+                if let (Some(buf), Some(Some(open))) = (self.bufs.get_mut(i), self.open.get_mut(i))
+                {
+                    let start = seg.iph_len + seg.key.tcp_len;
+                    buf.extend_from_slice(packet.get(start..).unwrap_or_default());
+                    open.next_seq = open.next_seq.wrapping_add(seg.payload as u32);
+                    open.segs += 1;
+                    if seg.payload < open.gso_size || seg.psh {
+                        open.closed = true;
+                        if seg.psh {
+                            // The last segment carries PSH (tcp_gso_segment keeps it there).
+                            if let Some(flags) = buf.get_mut(HDR_LEN + seg.iph_len + 13) {
+                                *flags |= 0x08;
+                            }
+                        }
+                    }
+                    return true;
+                }
+            }
+        }
+        let (Some(buf), Some(open)) =
+            (self.bufs.get_mut(self.count), self.open.get_mut(self.count))
+        else {
+            return false;
+        };
+        buf.clear();
+        buf.resize(HDR_LEN, 0);
+        buf.extend_from_slice(packet);
+        *open = seg.map(|s| Open {
+            next_seq: s.seq.wrapping_add(s.payload as u32),
+            gso_size: s.payload,
+            segs: 1,
+            closed: s.psh,
+            iph_len: s.iph_len,
+            key: s.key,
+        });
+        self.count += 1;
+        true
+    }
+
+    /// The open super-packet `seg` may be appended to, newest first.
+    fn find(&self, seg: &Segment) -> Option<usize> {
+        let first = self.count.saturating_sub(SEARCH);
+        (first..self.count).rev().find(|&i| {
+            let (Some(Some(o)), Some(buf)) = (self.open.get(i), self.bufs.get(i)) else {
+                return false;
+            };
+            o.key == seg.key
+                && !o.closed
+                && o.next_seq == seg.seq
+                && seg.payload <= o.gso_size
+                && buf.len() - HDR_LEN + seg.payload <= MAX_IP
+        })
+    }
+
+    /// Completes the headers of every queued write (virtio-net header; for a super-packet
+    /// also the IP length, IPv4 header checksum and the TCP pseudo-header sum the kernel
+    /// completes) and returns them in order.
+    pub fn finish(&mut self) -> impl Iterator<Item = Write<'_>> {
+        let count = self.count;
+        for (buf, open) in self.bufs.iter_mut().zip(&self.open).take(count) {
+            let hdr = match open {
+                Some(o) if o.segs > 1 => finish_super(buf, o),
+                _ => VirtioHdr::default(),
+            };
+            hdr.encode(buf);
+        }
+        self.bufs
+            .iter()
+            .zip(&self.open)
+            .take(count)
+            .map(|(buf, open)| Write {
+                buf,
+                segments: open.as_ref().map_or(1, |o| o.segs),
+            })
+    }
+
+    /// Empties the batch (after its writes).
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.bytes = 0;
+    }
+}
+
+/// Rewrites the IP length (and IPv4 header checksum) of the super-packet in `buf` and
+/// puts the pseudo-header sum into the TCP checksum field; returns its virtio-net header.
+fn finish_super(buf: &mut [u8], o: &Open) -> VirtioHdr {
+    let ip_len = buf.len().saturating_sub(HDR_LEN);
+    let Some(p) = buf.get_mut(HDR_LEN..) else {
+        return VirtioHdr::default();
+    };
+    let tcp_len = ip_len.saturating_sub(o.iph_len);
+    let mut sum: u32 = 6 + tcp_len as u32;
+    let gso_type = if o.key.v6 {
+        let addrs = o.key.addrs;
+        sum = add_words(sum, &addrs);
+        if let Some(f) = p.get_mut(4..6) {
+            f.copy_from_slice(&(tcp_len as u16).to_be_bytes());
+        }
+        GSO_TCPV6
+    } else {
+        sum = add_words(sum, o.key.addrs.get(..8).unwrap_or_default());
+        if let Some(f) = p.get_mut(2..4) {
+            f.copy_from_slice(&(ip_len as u16).to_be_bytes());
+        }
+        if let Some(f) = p.get_mut(10..12) {
+            f.copy_from_slice(&[0, 0]);
+        }
+        let check = !fold(add_words(0, p.get(..20).unwrap_or_default()));
+        if let Some(f) = p.get_mut(10..12) {
+            f.copy_from_slice(&check.to_be_bytes());
+        }
+        GSO_TCPV4
+    };
+    if let Some(f) = p.get_mut(o.iph_len + 16..o.iph_len + 18) {
+        f.copy_from_slice(&fold(sum).to_be_bytes());
+    }
+    VirtioHdr {
+        flags: NEEDS_CSUM,
+        gso_type,
+        hdr_len: (o.iph_len + o.key.tcp_len) as u16,
+        gso_size: o.gso_size as u16,
+        csum_start: o.iph_len as u16,
+        csum_offset: 16,
+    }
+}
+
+/// Adds `data` as big-endian 16-bit words (headers only: even lengths).
+fn add_words(mut sum: u32, data: &[u8]) -> u32 {
+    for w in data.chunks(2) {
+        let hi = u32::from(w.first().copied().unwrap_or(0)) << 8;
+        let lo = u32::from(w.get(1).copied().unwrap_or(0));
+        sum += hi | lo;
+    }
+    sum
+}
+
+/// Folds a 32-bit one's-complement sum to 16 bits (not inverted).
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum >> 16) + (sum & 0xffff);
+    }
+    sum as u16
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An IPv4 TCP segment with a correct IP header checksum (TCP checksum left 0).
+    fn seg4(seq: u32, ack: u32, flags: u8, payload: &[u8], opts: &[u8]) -> Vec<u8> {
+        let tcp_len = 20 + opts.len();
+        let total = 20 + tcp_len + payload.len();
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[6] = 0x40;
+        p[8] = 64;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 77, 0, 2]);
+        p[16..20].copy_from_slice(&[10, 201, 3, 2]);
+        let c = !fold(add_words(0, &p[..20]));
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        let t = &mut p[20..];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&5201u16.to_be_bytes());
+        t[4..8].copy_from_slice(&seq.to_be_bytes());
+        t[8..12].copy_from_slice(&ack.to_be_bytes());
+        t[12] = ((tcp_len / 4) as u8) << 4;
+        t[13] = flags;
+        t[20..tcp_len].copy_from_slice(opts);
+        t[tcp_len..].copy_from_slice(payload);
+        p
+    }
+
+    fn push(b: &mut TxBatch, p: &[u8]) -> bool {
+        b.push_with(|buf| {
+            buf[..p.len()].copy_from_slice(p);
+            Some(p.len())
+        })
+    }
+
+    fn writes(b: &mut TxBatch) -> Vec<(Vec<u8>, u64)> {
+        let w = b.finish().map(|w| (w.buf.to_vec(), w.segments)).collect();
+        b.clear();
+        w
+    }
+
+    #[test]
+    fn consecutive_segments_become_one_gso_write() {
+        let mut b = TxBatch::new(1500, true);
+        let ts = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+        let d = |i: u8| vec![i; 1000];
+        for i in 0..3u32 {
+            assert!(push(
+                &mut b,
+                &seg4(1000 + i * 1000, 7, 0x10, &d(i as u8), &ts)
+            ));
+        }
+        // A short last segment with PSH closes it.
+        assert!(push(&mut b, &seg4(4000, 7, 0x18, &[9; 10], &ts)));
+        // Nothing may follow the PSH: a new write.
+        assert!(push(&mut b, &seg4(4010, 7, 0x10, &[5; 10], &ts)));
+        let w = writes(&mut b);
+        assert_eq!(w.len(), 2);
+        let (buf, segs) = &w[0];
+        assert_eq!(*segs, 4);
+        let hdr = VirtioHdr::decode(buf).unwrap();
+        assert_eq!(hdr.flags, NEEDS_CSUM);
+        assert_eq!(hdr.gso_type, GSO_TCPV4);
+        assert_eq!(hdr.gso_size, 1000);
+        assert_eq!(hdr.hdr_len, 20 + 32);
+        assert_eq!((hdr.csum_start, hdr.csum_offset), (20, 16));
+        let p = &buf[HDR_LEN..];
+        assert_eq!(p.len(), 52 + 3010);
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]) as usize, p.len());
+        // IPv4 header checksum valid again.
+        assert_eq!(fold(add_words(0, &p[..20])), 0xffff);
+        // PSH moved to the super-packet (the last segment keeps it after segmentation).
+        assert_eq!(p[20 + 13], 0x18);
+        // Payload in order.
+        assert_eq!(&p[52..1052], &d(0)[..]);
+        assert_eq!(&p[2052..3052], &d(2)[..]);
+        assert_eq!(&p[3052..], &[9; 10]);
+        // TCP checksum field = pseudo-header sum: src, dst, proto 6, TCP length.
+        let tcp_len = (p.len() - 20) as u32;
+        let want = fold(add_words(6 + tcp_len, &p[12..20]));
+        assert_eq!(u16::from_be_bytes([p[36], p[37]]), want);
+        // The second write is the plain packet as the engine made it.
+        let (buf, segs) = &w[1];
+        assert_eq!(*segs, 1);
+        assert_eq!(VirtioHdr::decode(buf).unwrap(), VirtioHdr::default());
+        assert_eq!(&buf[HDR_LEN..], &seg4(4010, 7, 0x10, &[5; 10], &ts)[..]);
+    }
+
+    #[test]
+    fn what_must_not_merge_is_written_apart_and_in_order() {
+        let mut b = TxBatch::new(1500, true);
+        let a = seg4(1000, 7, 0x10, &[1; 100], &[]);
+        let gap = seg4(1200, 7, 0x10, &[2; 100], &[]); // not contiguous
+        let other_ack = seg4(1100, 8, 0x10, &[3; 100], &[]);
+        let pure_ack = seg4(1, 9, 0x10, &[], &[]);
+        let fin = seg4(1100, 7, 0x11, &[4; 100], &[]);
+        let bigger = seg4(1100, 7, 0x10, &[5; 200], &[]); // larger than gso_size
+        for p in [&a, &gap, &other_ack, &pure_ack, &fin, &bigger] {
+            assert!(push(&mut b, p));
+        }
+        let w = writes(&mut b);
+        assert_eq!(w.len(), 6);
+        for ((buf, segs), p) in w
+            .iter()
+            .zip([&a, &gap, &other_ack, &pure_ack, &fin, &bigger])
+        {
+            assert_eq!(*segs, 1);
+            assert_eq!(&buf[HDR_LEN..], &p[..]);
+        }
+    }
+
+    #[test]
+    fn a_super_packet_stays_within_64_kb() {
+        let mut b = TxBatch::new(1500, true);
+        for i in 0..50u32 {
+            assert!(push(&mut b, &seg4(i * 1448, 7, 0x10, &[7; 1448], &[])));
+        }
+        let w = writes(&mut b);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].1, 45); // 40 + 45 * 1448 = 65 200 ≤ 65 535
+        assert_eq!(w[1].1, 5);
+        assert!(w.iter().all(|(buf, _)| buf.len() - HDR_LEN <= MAX_IP));
+        let p = &w[1].0[HDR_LEN..];
+        assert_eq!(u32::from_be_bytes([p[24], p[25], p[26], p[27]]), 45 * 1448);
+    }
+
+    #[test]
+    fn without_coalescing_every_packet_is_its_own_write() {
+        let mut b = TxBatch::new(1500, false);
+        for i in 0..3u32 {
+            assert!(push(&mut b, &seg4(i * 100, 7, 0x10, &[1; 100], &[])));
+        }
+        assert_eq!(b.len(), 3);
+        assert!(writes(&mut b).iter().all(|(_, s)| *s == 1));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_full_batch_takes_nothing() {
+        let mut b = TxBatch::new(1500, true);
+        for i in 0..BATCH_WRITES as u32 {
+            // Pure ACKs never merge.
+            assert!(push(&mut b, &seg4(1, i, 0x10, &[], &[])));
+        }
+        assert!(b.is_full());
+        let mut called = false;
+        assert!(!b.push_with(|_| {
+            called = true;
+            None
+        }));
+        assert!(!called);
+    }
+
+    #[test]
+    fn ipv6_segments_merge_with_the_payload_length_rewritten() {
+        let mk = |seq: u32| {
+            let mut p = vec![0u8; 40 + 20 + 500];
+            p[0] = 0x60;
+            p[4..6].copy_from_slice(&520u16.to_be_bytes());
+            p[6] = 6;
+            p[7] = 64;
+            p[8] = 0xfd;
+            p[24] = 0xfd;
+            p[40 + 4..40 + 8].copy_from_slice(&seq.to_be_bytes());
+            p[40 + 12] = 5 << 4;
+            p[40 + 13] = 0x10;
+            p
+        };
+        let mut b = TxBatch::new(1500, true);
+        assert!(push(&mut b, &mk(0)));
+        assert!(push(&mut b, &mk(500)));
+        let w = writes(&mut b);
+        assert_eq!(w.len(), 1);
+        let hdr = VirtioHdr::decode(&w[0].0).unwrap();
+        assert_eq!(
+            (hdr.gso_type, hdr.gso_size, hdr.csum_start),
+            (GSO_TCPV6, 500, 40)
+        );
+        let p = &w[0].0[HDR_LEN..];
+        assert_eq!(u16::from_be_bytes([p[4], p[5]]), 1020);
+    }
+}
