@@ -891,26 +891,69 @@ fn rfc1122_delayed_ack_and_every_second_segment() {
     );
     let ack = d.recv_one();
     assert_eq!(ack.ack, rseq.wrapping_add(100));
-    // Two segments: the second is acknowledged at once.
+    // Two full-sized segments (our MSS: 1460, no options): the second is acknowledged at
+    // once.
     d.send(
         ACK,
         rseq.wrapping_add(100),
         sseq,
         1000,
         &Opts::default(),
-        &[1; 100],
+        &[1; 1460],
     );
     d.recv_none();
     d.send(
         ACK,
-        rseq.wrapping_add(200),
+        rseq.wrapping_add(1560),
         sseq,
         1000,
         &Opts::default(),
-        &[1; 100],
+        &[1; 1460],
     );
     let ack = d.recv_one();
-    assert_eq!(ack.ack, rseq.wrapping_add(300));
+    assert_eq!(ack.ack, rseq.wrapping_add(3020));
+}
+
+#[test]
+fn rfc1122_small_segments_are_acknowledged_by_bytes_not_two_by_two() {
+    // RFC 1122 §4.2.3.2 asks for an ACK for at least every second *full-sized* segment;
+    // smaller ones count by their bytes (as Linux does): an ACK once more than one full
+    // segment's worth is unacknowledged, else the delayed-ACK timer.
+    let mut cfg = config();
+    cfg.conn.delayed_ack = Some(Duration::from_millis(40));
+    let (mut d, _id, rseq, sseq) = established_with(cfg);
+    // A full-sized segment teaches the stack the peer's segment size...
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 1460]);
+    d.recv_none();
+    d.to_deadline();
+    assert_eq!(d.recv_one().ack, rseq.wrapping_add(1460));
+    // ...then 491-byte segments: the first two wait, the third (1473 bytes
+    // unacknowledged, more than 1460) is acknowledged at once.
+    let mut sq = rseq.wrapping_add(1460);
+    for _ in 0..2 {
+        d.send(ACK, sq, sseq, 1000, &Opts::default(), &[2; 491]);
+        sq = sq.wrapping_add(491);
+        d.recv_none();
+    }
+    d.send(ACK, sq, sseq, 1000, &Opts::default(), &[2; 491]);
+    sq = sq.wrapping_add(491);
+    assert_eq!(d.recv_one().ack, sq);
+    // Before any full-sized segment, the default MSS (536) is what counts: two 300-byte
+    // segments are acknowledged together, at once.
+    let mut cfg = config();
+    cfg.conn.delayed_ack = Some(Duration::from_millis(40));
+    let (mut d, _id, rseq, sseq) = established_with(cfg);
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 300]);
+    d.recv_none();
+    d.send(
+        ACK,
+        rseq.wrapping_add(300),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[1; 300],
+    );
+    assert_eq!(d.recv_one().ack, rseq.wrapping_add(600));
 }
 
 #[test]
@@ -1116,4 +1159,108 @@ fn rfc7323_paws_lets_disordered_duplicate_acks_through() {
     assert_eq!(rtx[0].seq, iss1, "hole retransmitted first");
     assert_eq!(rtx[0].ts.map(|t| t.1), Some(1010), "TS.Recent kept");
     assert_eq!(d.stack.stats().fast_retransmits, 1);
+}
+
+#[test]
+fn rfc9293_reading_a_little_sends_no_lone_window_update() {
+    // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) decides how much of an opening may be
+    // announced; whether it is worth a packet of its own is a second question. Reading a
+    // request that left most of the window open sends nothing: the answer carries the news.
+    let (mut d, id, rseq, sseq, shift) = established_scaled(config());
+    let full = u16::try_from((256 * 1024) >> shift).unwrap();
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 2000]);
+    let a = d.recv_one();
+    assert_eq!(a.ack, rseq.wrapping_add(2000));
+    assert!(
+        a.window < full,
+        "the request narrows the window: {}",
+        a.window
+    );
+    let now = d.now;
+    let mut buf = vec![0u8; 300 * 1024];
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(2000));
+    d.recv_none();
+    // The answer announces the reopened window.
+    assert_eq!(d.stack.send(now, id, b"answer"), 6);
+    let a = d.recv_one();
+    assert_eq!(a.payload, b"answer");
+    assert_eq!((a.ack, a.window), (rseq.wrapping_add(2000), full));
+    // Once more than half the window is taken, reading it back is announced at once.
+    let mut sq = rseq.wrapping_add(2000);
+    for _ in 0..100 {
+        d.send(
+            ACK,
+            sq,
+            sseq.wrapping_add(6),
+            1000,
+            &Opts::default(),
+            &[2; 1400],
+        );
+        sq = sq.wrapping_add(1400);
+    }
+    let acks = d.recv_all();
+    assert!(acks.last().unwrap().window < full / 2);
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(140_000));
+    let a = d.recv_one();
+    assert_eq!((a.ack, a.window), (sq, full));
+}
+
+/// Established, our FIN sent and acknowledged: FIN-WAIT-2 with the default 60 s bound.
+fn fin_wait2() -> (Dialogue, ConnId, u32, u32) {
+    let (mut d, id, rseq, sseq) = established();
+    let now = d.now;
+    d.stack.close(now, id);
+    let fin = d.recv_one();
+    assert!(fin.fin);
+    d.send(ACK, rseq, sseq.wrapping_add(1), 1000, &Opts::default(), &[]);
+    assert_eq!(d.stack.state(id), Some(State::FinWait2));
+    (d, id, rseq, sseq.wrapping_add(1))
+}
+
+#[test]
+fn fin_wait2_bound_counts_from_the_peers_last_segment() {
+    // The FIN-WAIT-2 bound (a local policy; RFC 9293 has none) ends a connection whose peer
+    // went quiet, not one still sending.
+    let (mut d, id, rseq, sseq) = fin_wait2();
+    let t0 = d.now;
+    d.at(t0 + Duration::from_secs(50));
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 100]);
+    d.at(t0 + Duration::from_secs(70));
+    assert_eq!(d.stack.state(id), Some(State::FinWait2));
+    d.at(t0 + Duration::from_secs(111));
+    assert!(
+        matches!(d.stack.state(id), None | Some(State::Closed)),
+        "quiet for 61 s"
+    );
+}
+
+#[test]
+fn fin_wait2_bound_waits_while_a_hole_is_being_repaired() {
+    // Out-of-order data held: the peer is retransmitting the hole, perhaps at a backed-off
+    // RTO of a minute (RFC 6298 §2.5), so the quiet time says nothing.
+    let (mut d, id, rseq, sseq) = fin_wait2();
+    let t0 = d.now;
+    d.send(
+        ACK,
+        rseq.wrapping_add(100),
+        sseq,
+        1000,
+        &Opts::default(),
+        &[2; 100],
+    );
+    assert_eq!(
+        d.recv_one().sack,
+        vec![(rseq.wrapping_add(100), rseq.wrapping_add(200))]
+    );
+    d.at(t0 + Duration::from_secs(150));
+    assert_eq!(d.stack.state(id), Some(State::FinWait2));
+    d.recv_none();
+    d.send(ACK, rseq, sseq, 1000, &Opts::default(), &[1; 100]);
+    assert_eq!(d.recv_one().ack, rseq.wrapping_add(200));
+    let mut buf = [0u8; 300];
+    let now = d.now;
+    assert_eq!(d.stack.recv(now, id, &mut buf), Ok(200));
+    // Hole repaired: the bound applies again.
+    d.at(d.now + Duration::from_secs(61));
+    assert!(matches!(d.stack.state(id), None | Some(State::Closed)));
 }

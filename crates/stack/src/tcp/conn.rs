@@ -26,6 +26,10 @@ use crate::event::Event;
 /// (`tcp_invalid_ratelimit`, 500 ms). Segments with data are always answered.
 pub(crate) const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The full-sized segment assumed until the peer sends larger ones: the default MSS of
+/// RFC 9293 §3.7.1 (Linux `TCP_MSS_DEFAULT`).
+pub(crate) const RCV_MSS_MIN: u16 = 536;
+
 /// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -180,8 +184,11 @@ pub struct Conn {
     pub(crate) last_oow_ack: Option<Instant>,
     /// Send a probe `<SEQ=SND.UNA-1>` (keep-alive or zero-window probe).
     pub(crate) probe_now: bool,
-    /// Full segments received since our last ACK (RFC 9293 §3.8.6.3).
-    pub(crate) unacked_segs: u32,
+    /// In-order bytes received since our last ACK (RFC 9293 §3.8.6.3).
+    pub(crate) unacked_bytes: u32,
+    /// What a full-sized segment from the peer holds (Linux `rcv_mss`): the largest payload
+    /// received in order, at least [`RCV_MSS_MIN`] and at most our own MSS.
+    pub(crate) rcv_mss: u16,
     pub(crate) events: Vec<Event>,
     pub(crate) readable_pending: bool,
     pub(crate) writable_wanted: bool,
@@ -307,7 +314,8 @@ impl Conn {
             ack_now: false,
             last_oow_ack: None,
             probe_now: false,
-            unacked_segs: 0,
+            unacked_bytes: 0,
+            rcv_mss: RCV_MSS_MIN.min(smss),
             events: Vec::new(),
             readable_pending: false,
             writable_wanted: false,
@@ -449,7 +457,7 @@ impl Conn {
         self.readable_pending = false;
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(buf);
-            if self.state.synchronized() && !self.eof && self.window_opened() {
+            if self.state.synchronized() && !self.eof && self.window_update_due() {
                 self.ack_now = true;
             }
             // An emptied ring goes back to the stack's spare buffers (`Stack::settle`).
@@ -483,6 +491,17 @@ impl Conn {
     pub(crate) fn window_opened(&self) -> bool {
         let step = (seq::len32(self.cfg.recv_buffer) / 2).min(seq::len32(self.smss()));
         self.free_window() >= self.advertised_remaining().saturating_add(step.max(1))
+    }
+
+    /// Whether reading has opened the window enough to announce it in a segment of its own
+    /// (a pure window update). RFC 9293 §3.8.6.2.2 only bounds how small an opening may
+    /// be announced ([`window_opened`](Self::window_opened)); any segment we send anyway
+    /// carries it. A lone update is worth a packet only when the sender may be short of
+    /// window: when the window at least doubles over what is still advertised (Linux
+    /// `tcp_cleanup_rbuf`). Otherwise every read of a request/response exchange would cost
+    /// an extra ACK, where the answer could carry the news a moment later.
+    pub(crate) fn window_update_due(&self) -> bool {
+        self.window_opened() && self.free_window() >= self.advertised_remaining().saturating_mul(2)
     }
 
     /// CLOSE: our side will send FIN after queued data (RFC 9293 §3.10.4).

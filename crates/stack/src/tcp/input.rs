@@ -82,6 +82,14 @@ impl Conn {
         }
     }
 
+    /// Payload bytes in a full segment we receive: the MSS we announce (RFC 9293 §3.7.1,
+    /// the path MTU less the headers) after the options every segment carries.
+    pub(crate) fn rmss_data(&self) -> usize {
+        let ip_tcp = crate::wire::ip::header_len(&self.tuple.local.addr) + 20;
+        let ts = if self.ts.enabled { 12 } else { 0 };
+        self.pmtu.saturating_sub(ip_tcp + ts).max(32)
+    }
+
     /// Payload bytes in a full segment after the options every segment carries.
     pub(crate) fn smss_data(&self) -> usize {
         let ts = if self.ts.enabled { 12 } else { 0 };
@@ -338,6 +346,11 @@ impl Conn {
             )
         {
             self.process_text(now, sq, payload, seg.psh, ctx);
+            if self.state == State::FinWait2 {
+                // The FIN-WAIT-2 bound is for a peer that went quiet; this one is talking.
+                let t = now + self.cfg.fin_wait2_timeout;
+                self.timers.set(TimerKind::Close, t);
+            }
         }
         // Eighth: FIN.
         if fin && self.peer_fin.is_none() {
@@ -557,10 +570,18 @@ impl Conn {
                 // A hole was filled (or remains): ACK at once (RFC 5681 §4.2).
                 self.ack_now = true;
             }
-            self.unacked_segs += 1;
+            // Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least
+            // every second full-sized segment, counted in bytes as Linux does
+            // (`__tcp_ack_snd_check`: more than one `rcv_mss` unacknowledged), so a run of
+            // small segments is not acknowledged two by two. PSH does not matter.
             let _ = psh;
+            if payload.len() >= usize::from(self.rcv_mss) {
+                let ours = self.rmss_data();
+                self.rcv_mss = u16::try_from(payload.len().min(ours)).unwrap_or(u16::MAX);
+            }
+            self.unacked_bytes = self.unacked_bytes.saturating_add(seq::len32(payload.len()));
             match self.cfg.delayed_ack {
-                Some(d) if self.unacked_segs < 2 && !self.ack_now => {
+                Some(d) if self.unacked_bytes <= u32::from(self.rcv_mss) && !self.ack_now => {
                     self.timers.set_if_unset(TimerKind::DelayedAck, now + d);
                 }
                 _ => self.ack_now = true,

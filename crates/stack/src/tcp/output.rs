@@ -89,7 +89,7 @@ impl Conn {
 
     fn ack_sent(&mut self) {
         self.ack_now = false;
-        self.unacked_segs = 0;
+        self.unacked_bytes = 0;
         self.timers.stop(TimerKind::DelayedAck);
     }
 

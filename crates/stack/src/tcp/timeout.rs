@@ -52,6 +52,13 @@ impl Conn {
                     self.timers.set(TimerKind::KeepAlive, now + k.interval);
                 }
                 TimerKind::Close => match self.state {
+                    // A hole in what we received means the peer has data in flight to us
+                    // and is retransmitting it, possibly at a backed-off RTO as long as
+                    // this bound (RFC 6298 §2.5): not gone.
+                    State::FinWait2 if !self.ooo.is_empty() => {
+                        self.timers
+                            .set(TimerKind::Close, now + self.cfg.fin_wait2_timeout);
+                    }
                     State::TimeWait | State::FinWait2 => self.finish(EndReason::Closed),
                     // Held SYN never accepted nor refused.
                     State::SynReceived if self.held => self.finish(EndReason::Timeout),
