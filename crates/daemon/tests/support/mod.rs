@@ -54,6 +54,23 @@ pub fn v6_subnet(a: Ipv6Addr) -> String {
     format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
 }
 
+/// Bytes that crossed `tcpc0` in `ns` so far, both directions (unlike packet counts, not
+/// changed by the daemon coalescing segments into super-packets).
+pub fn tcpc0_bytes(ns: &Netns) -> u64 {
+    ["rx_bytes", "tx_bytes"]
+        .iter()
+        .map(|f| {
+            let out = ns
+                .exec("cat", &[&format!("/sys/class/net/tcpc0/statistics/{f}")])
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
+}
+
 /// Packets the kernel of `ns` has sent into `tcpc0` so far.
 pub fn tcpc0_tx_packets(ns: &Netns) -> u64 {
     let out = ns
