@@ -139,16 +139,71 @@ struct Open {
     closed: bool,
 }
 
+impl Open {
+    fn new(s: Segment) -> Self {
+        Self {
+            next_seq: s.seq.wrapping_add(s.payload as u32),
+            gso_size: s.payload,
+            segs: 1,
+            closed: s.psh,
+            iph_len: s.iph_len,
+            key: s.key,
+        }
+    }
+
+    /// Whether `seg` may be appended to this super-packet of `ip_len` bytes.
+    fn takes(&self, seg: &Segment, ip_len: usize) -> bool {
+        self.key == seg.key
+            && !self.closed
+            && self.next_seq == seg.seq
+            && seg.payload <= self.gso_size
+            && ip_len + seg.payload <= MAX_IP
+    }
+
+    /// Records `seg` as appended; a PSH or short segment closes the super-packet (the
+    /// PSH flag is then set in its header: tcp_gso_segment keeps it for the last segment).
+    fn append(&mut self, seg: &Segment, packet: &mut [u8]) {
+        self.next_seq = self.next_seq.wrapping_add(seg.payload as u32);
+        self.segs += 1;
+        if seg.payload < self.gso_size || seg.psh {
+            self.closed = true;
+        }
+        if seg.psh {
+            if let Some(flags) = packet.get_mut(self.iph_len + 13) {
+                *flags |= 0x08;
+            }
+        }
+    }
+
+    /// IP and TCP header length.
+    fn headers(&self) -> usize {
+        self.iph_len + self.key.tcp_len
+    }
+}
+
+/// Largest IP + TCP header (IPv6 without extensions, 60-byte TCP header).
+const MAX_HEADERS: usize = 100;
+
 /// Packets queued for one batch of TUN writes, each buffer with room for the virtio-net
-/// header in front. Allocated once (each buffer with the capacity of a 64 KB super-packet,
-/// touched only as far as it is used); a batch allocates nothing.
+/// header in front. Allocated once, zeroed lazily by the allocator (pages are touched only
+/// as far as they are used); a batch allocates nothing and copies a segment at most once.
+///
+/// The engine writes a packet straight into the newest open super-packet, over the end of
+/// its payload (whose last header-length bytes are saved first): if the packet is the next
+/// segment of that flow, restoring the saved bytes leaves its payload appended in place
+/// (no copy at all); otherwise it is copied to a buffer of its own (or appended, payload
+/// only, to an older super-packet of its flow) and the saved bytes are restored.
 pub struct TxBatch {
-    scratch: Vec<u8>,
     bufs: Vec<Vec<u8>>,
+    /// Bytes used in each buffer (virtio-net header included).
+    lens: Vec<usize>,
     open: Vec<Option<Open>>,
     count: usize,
     bytes: usize,
+    mtu: usize,
     coalesce: bool,
+    /// The newest super-packet still open: the engine writes the next packet at its end.
+    tail: Option<usize>,
 }
 
 impl std::fmt::Debug for TxBatch {
@@ -182,19 +237,23 @@ impl TxBatch {
     /// Room for [`BATCH_WRITES`] writes of packets of at most `mtu` bytes; with `coalesce`,
     /// TCP segments of one flow are merged into super-packets.
     pub fn new(mtu: u16, coalesce: bool) -> Self {
-        let packet = usize::from(mtu).max(1);
-        let cap = if coalesce {
-            HDR_LEN + MAX_IP.max(packet)
+        let mtu = usize::from(mtu).max(1);
+        // A packet is written at most `MAX_HEADERS` before the end of a super-packet of at
+        // most `MAX_IP` bytes.
+        let size = if coalesce {
+            HDR_LEN + MAX_IP + mtu
         } else {
-            HDR_LEN + packet
+            HDR_LEN + mtu
         };
         Self {
-            scratch: vec![0; packet],
-            bufs: (0..BATCH_WRITES).map(|_| Vec::with_capacity(cap)).collect(),
+            bufs: (0..BATCH_WRITES).map(|_| vec![0; size]).collect(),
+            lens: vec![0; BATCH_WRITES],
             open: vec![None; BATCH_WRITES],
             count: 0,
             bytes: 0,
+            mtu,
             coalesce,
+            tail: None,
         }
     }
 
@@ -221,56 +280,178 @@ impl TxBatch {
         if self.is_full() {
             return false;
         }
-        let Some(n) = fill(&mut self.scratch) else {
-            return false;
+        // Writing at the tail pays off only if a whole segment still fits there (else a
+        // large segment would be written there and then copied out).
+        let room = |t: usize| match (self.open.get(t), self.lens.get(t)) {
+            (Some(Some(o)), Some(len)) => len - HDR_LEN + o.gso_size <= MAX_IP,
+            _ => false,
         };
-        let Some(packet) = self.scratch.get(..n) else {
+        match self.tail {
+            Some(t) if self.coalesce && room(t) => self.push_at_tail(t, fill),
+            _ => self.push_new(fill),
+        }
+    }
+
+    /// The engine writes into a fresh buffer.
+    fn push_new(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        let c = self.count;
+        let mtu = self.mtu;
+        let Some(n) = self
+            .bufs
+            .get_mut(c)
+            .and_then(|b| b.get_mut(HDR_LEN..HDR_LEN + mtu))
+            .and_then(fill)
+            .filter(|n| *n <= mtu)
+        else {
             return false;
         };
         self.bytes += n;
         let seg = if self.coalesce {
-            candidate(packet)
+            self.bufs
+                .get(c)
+                .and_then(|b| b.get(HDR_LEN..HDR_LEN + n))
+                .and_then(candidate)
         } else {
             None
         };
         if let Some(seg) = &seg {
             if let Some(i) = self.find(seg) {
-                if let (Some(buf), Some(Some(open))) = (self.bufs.get_mut(i), self.open.get_mut(i))
-                {
-                    let start = seg.iph_len + seg.key.tcp_len;
-                    buf.extend_from_slice(packet.get(start..).unwrap_or_default());
-                    open.next_seq = open.next_seq.wrapping_add(seg.payload as u32);
-                    open.segs += 1;
-                    if seg.payload < open.gso_size || seg.psh {
-                        open.closed = true;
-                        if seg.psh {
-                            // The last segment carries PSH (tcp_gso_segment keeps it there).
-                            if let Some(flags) = buf.get_mut(HDR_LEN + seg.iph_len + 13) {
-                                *flags |= 0x08;
-                            }
-                        }
+                // Appended to an older super-packet of its flow (one copy of the payload).
+                let start = HDR_LEN + seg.key.tcp_len + seg.iph_len;
+                if self.copy_payload(c, start..HDR_LEN + n, i, seg) {
+                    return true;
+                }
+            }
+        }
+        self.lens[c] = HDR_LEN + n;
+        let closed = seg.as_ref().is_none_or(|s| s.psh);
+        self.open[c] = seg.map(Open::new);
+        if !closed {
+            self.tail = Some(c);
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The engine writes over the end of super-packet `t`.
+    fn push_at_tail(&mut self, t: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        let (Some(Some(open)), Some(&len)) = (self.open.get(t), self.lens.get(t)) else {
+            return self.push_new(fill);
+        };
+        let h = open.headers();
+        let at = len - h;
+        let mtu = self.mtu;
+        let Some(buf) = self.bufs.get_mut(t) else {
+            return false;
+        };
+        let mut saved = [0u8; MAX_HEADERS];
+        let (Some(keep), Some(from)) = (saved.get_mut(..h), buf.get(at..len)) else {
+            return false;
+        };
+        keep.copy_from_slice(from);
+        let n = buf
+            .get_mut(at..at + mtu)
+            .and_then(fill)
+            .filter(|n| *n <= mtu);
+        let seg = n.and_then(|n| buf.get(at..at + n)).and_then(candidate);
+        // The saved payload bytes go back in every case; a merged segment's headers are
+        // exactly those bytes, its payload already follows them.
+        let restore = |buf: &mut Vec<u8>| {
+            if let (Some(dst), Some(src)) = (buf.get_mut(at..len), saved.get(..h)) {
+                dst.copy_from_slice(src);
+            }
+        };
+        let Some(n) = n else {
+            restore(buf);
+            return false;
+        };
+        self.bytes += n;
+        if let Some(seg) = &seg {
+            if let Some(Some(open)) = self.open.get_mut(t) {
+                if open.takes(seg, len - HDR_LEN) {
+                    // The flags live in the saved header bytes: restore first.
+                    let (buf, lens) = (&mut self.bufs[t], &mut self.lens[t]);
+                    if let (Some(dst), Some(src)) = (buf.get_mut(at..len), saved.get(..h)) {
+                        dst.copy_from_slice(src);
+                    }
+                    open.append(seg, buf.get_mut(HDR_LEN..).unwrap_or_default());
+                    *lens = len + seg.payload;
+                    if open.closed {
+                        self.tail = None;
                     }
                     return true;
                 }
             }
         }
-        let (Some(buf), Some(open)) =
-            (self.bufs.get_mut(self.count), self.open.get_mut(self.count))
-        else {
+        // Not the tail's next segment: an older super-packet of its flow, or a new write.
+        let c = self.count;
+        if let Some(seg) = &seg {
+            if let Some(i) = self.find(seg).filter(|i| *i != t) {
+                let start = at + seg.iph_len + seg.key.tcp_len;
+                let ok = self.copy_payload(t, start..at + n, i, seg);
+                restore(&mut self.bufs[t]);
+                if ok {
+                    return true;
+                }
+            }
+        }
+        if c >= self.bufs.len() || c == t {
+            restore(&mut self.bufs[t]);
+            return false;
+        }
+        let (lo, hi) = self.bufs.split_at_mut(c);
+        if let (Some(src), Some(dst)) = (
+            lo.get(t).and_then(|b| b.get(at..at + n)),
+            hi.first_mut().and_then(|b| b.get_mut(HDR_LEN..HDR_LEN + n)),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        restore(&mut self.bufs[t]);
+        self.lens[c] = HDR_LEN + n;
+        let closed = seg.as_ref().is_none_or(|s| s.psh);
+        self.open[c] = seg.map(Open::new);
+        if !closed {
+            self.tail = Some(c);
+        }
+        self.count += 1;
+        true
+    }
+
+    /// Appends `bufs[from][range]` (a segment's payload) to super-packet `to` ≠ `from`.
+    fn copy_payload(
+        &mut self,
+        from: usize,
+        range: std::ops::Range<usize>,
+        to: usize,
+        seg: &Segment,
+    ) -> bool {
+        if from == to {
+            return false;
+        }
+        let len = self.lens.get(to).copied().unwrap_or(0);
+        let (src, dst) = if from < to {
+            let (lo, hi) = self.bufs.split_at_mut(to);
+            (lo.get(from), hi.first_mut())
+        } else {
+            let (lo, hi) = self.bufs.split_at_mut(from);
+            (hi.first(), lo.get_mut(to))
+        };
+        let (Some(src), Some(dst)) = (src.and_then(|b| b.get(range)), dst) else {
             return false;
         };
-        buf.clear();
-        buf.resize(HDR_LEN, 0);
-        buf.extend_from_slice(packet);
-        *open = seg.map(|s| Open {
-            next_seq: s.seq.wrapping_add(s.payload as u32),
-            gso_size: s.payload,
-            segs: 1,
-            closed: s.psh,
-            iph_len: s.iph_len,
-            key: s.key,
-        });
-        self.count += 1;
+        let Some(d) = dst.get_mut(len..len + src.len()) else {
+            return false;
+        };
+        d.copy_from_slice(src);
+        if let Some(Some(open)) = self.open.get_mut(to) {
+            open.append(seg, dst.get_mut(HDR_LEN..).unwrap_or_default());
+            if open.closed && self.tail == Some(to) {
+                self.tail = None;
+            }
+        }
+        if let Some(l) = self.lens.get_mut(to) {
+            *l = len + seg.payload;
+        }
         true
     }
 
@@ -278,14 +459,10 @@ impl TxBatch {
     fn find(&self, seg: &Segment) -> Option<usize> {
         let first = self.count.saturating_sub(SEARCH);
         (first..self.count).rev().find(|&i| {
-            let (Some(Some(o)), Some(buf)) = (self.open.get(i), self.bufs.get(i)) else {
+            let (Some(Some(o)), Some(len)) = (self.open.get(i), self.lens.get(i)) else {
                 return false;
             };
-            o.key == seg.key
-                && !o.closed
-                && o.next_seq == seg.seq
-                && seg.payload <= o.gso_size
-                && buf.len() - HDR_LEN + seg.payload <= MAX_IP
+            o.takes(seg, len - HDR_LEN)
         })
     }
 
@@ -294,7 +471,16 @@ impl TxBatch {
     /// completes) and returns them in order.
     pub fn finish(&mut self) -> impl Iterator<Item = Write<'_>> {
         let count = self.count;
-        for (buf, open) in self.bufs.iter_mut().zip(&self.open).take(count) {
+        for ((buf, open), len) in self
+            .bufs
+            .iter_mut()
+            .zip(&self.open)
+            .zip(&self.lens)
+            .take(count)
+        {
+            let Some(buf) = buf.get_mut(..*len) else {
+                continue;
+            };
             let hdr = match open {
                 Some(o) if o.segs > 1 => finish_super(buf, o),
                 _ => VirtioHdr::default(),
@@ -304,9 +490,10 @@ impl TxBatch {
         self.bufs
             .iter()
             .zip(&self.open)
+            .zip(&self.lens)
             .take(count)
-            .map(|(buf, open)| Write {
-                buf,
+            .map(|((buf, open), len)| Write {
+                buf: buf.get(..*len).unwrap_or_default(),
                 segments: open.as_ref().map_or(1, |o| o.segs),
             })
     }
@@ -315,6 +502,7 @@ impl TxBatch {
     pub fn clear(&mut self) {
         self.count = 0;
         self.bytes = 0;
+        self.tail = None;
     }
 }
 
@@ -562,5 +750,124 @@ mod tests {
         );
         let p = &w[0].0[HDR_LEN..];
         assert_eq!(u16::from_be_bytes([p[4], p[5]]), 1020);
+    }
+
+    /// `seg4` from another source port.
+    fn seg4_port(port: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = seg4(seq, 7, flags, payload, &[]);
+        p[20..22].copy_from_slice(&port.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn interleaved_flows_still_coalesce_and_stay_intact() {
+        let mut b = TxBatch::new(1500, true);
+        let a = |i: u32| seg4_port(1, 1000 + i * 100, 0x10, &[i as u8 + 1; 100]);
+        let bb = |i: u32| seg4_port(2, 5000 + i * 100, 0x10, &[i as u8 + 101; 100]);
+        let ack = seg4_port(3, 1, 0x10, &[]);
+        for p in [
+            a(0),
+            ack.clone(),
+            a(1),
+            bb(0),
+            a(2),
+            bb(1),
+            ack.clone(),
+            bb(2),
+            a(3),
+        ] {
+            assert!(push(&mut b, &p));
+        }
+        let w = writes(&mut b);
+        // a: one write of 4 segments; the ACK twice; b: one write of 3.
+        assert_eq!(
+            w.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            vec![4, 1, 3, 1]
+        );
+        let pay = |x: &[u8]| x[HDR_LEN + 40..].to_vec();
+        let want_a: Vec<u8> = (0..4).flat_map(|i| vec![i as u8 + 1; 100]).collect();
+        let want_b: Vec<u8> = (0..3).flat_map(|i| vec![i as u8 + 101; 100]).collect();
+        assert_eq!(pay(&w[0].0), want_a);
+        assert_eq!(&w[1].0[HDR_LEN..], &ack[..]);
+        assert_eq!(pay(&w[2].0), want_b);
+        assert_eq!(&w[3].0[HDR_LEN..], &ack[..]);
+        // Headers of the super-packets are those of their first segments.
+        assert_eq!(&w[0].0[HDR_LEN + 20..HDR_LEN + 28], &a(0)[20..28]);
+        assert_eq!(&w[2].0[HDR_LEN + 20..HDR_LEN + 28], &bb(0)[20..28]);
+    }
+
+    /// Splits a write back into segments the way the kernel's GSO does (payload only).
+    fn resegment(buf: &[u8], segs: u64) -> Vec<(u16, u32, Vec<u8>, bool)> {
+        let p = &buf[HDR_LEN..];
+        let port = u16::from_be_bytes([p[20], p[21]]);
+        let seq = u32::from_be_bytes([p[24], p[25], p[26], p[27]]);
+        let psh = p[33] & 0x08 != 0;
+        let payload = &p[40..];
+        if segs == 1 {
+            return vec![(port, seq, payload.to_vec(), psh)];
+        }
+        let hdr = VirtioHdr::decode(buf).unwrap();
+        let n = payload.chunks(hdr.gso_size.into()).count();
+        assert_eq!(n as u64, segs);
+        payload
+            .chunks(hdr.gso_size.into())
+            .enumerate()
+            .map(|(i, c)| {
+                let off = i as u32 * u32::from(hdr.gso_size);
+                (port, seq.wrapping_add(off), c.to_vec(), psh && i + 1 == n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_streams_come_out_as_they_went_in() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for mtu in [1500u16, 9000] {
+            let mut b = TxBatch::new(mtu, true);
+            let mut seq = [0u32; 3];
+            let mut sent: Vec<(u16, u32, Vec<u8>, bool)> = Vec::new();
+            let mut got = Vec::new();
+            for _ in 0..3000 {
+                let f = rnd(3) as usize;
+                let len = match rnd(4) {
+                    0 => 0,
+                    1 => rnd(200) as usize,
+                    _ => usize::from(mtu) - 40,
+                };
+                let psh = len > 0 && rnd(10) == 0;
+                let fill = (seq[f] % 251) as u8;
+                let p = seg4_port(
+                    f as u16 + 1,
+                    seq[f],
+                    if psh { 0x18 } else { 0x10 },
+                    &vec![fill; len],
+                );
+                if len > 0 {
+                    sent.push((f as u16 + 1, seq[f], vec![fill; len], psh));
+                }
+                seq[f] = seq[f].wrapping_add(len as u32);
+                if !push(&mut b, &p) {
+                    for (buf, segs) in writes(&mut b) {
+                        got.extend(resegment(&buf, segs));
+                    }
+                    assert!(push(&mut b, &p));
+                }
+            }
+            for (buf, segs) in writes(&mut b) {
+                got.extend(resegment(&buf, segs));
+            }
+            got.retain(|s| !s.2.is_empty());
+            for f in 1..=3u16 {
+                let w: Vec<_> = sent.iter().filter(|s| s.0 == f).collect();
+                let g: Vec<_> = got.iter().filter(|s| s.0 == f).collect();
+                assert_eq!(w, g, "flow {f} at MTU {mtu}");
+            }
+        }
     }
 }
