@@ -1,8 +1,9 @@
 //! `tcpcryptd` in a fresh network namespace: the plumbing appears while it runs and is gone
 //! after SIGTERM (exit 0); a second instance on the same TUN name exits 1 without touching the
-//! first; malformed packets injected into the TUN device do not stop it.
+//! first; malformed packets injected into the TUN device do not stop it; a bulk transfer
+//! crosses `tcpc0` as super-packets in both directions (the daemon's TUN counters).
 //!
-//! Needs root, `/dev/net/tun`, `ip`, `nft`, `ping`, `python3` (skipped with a SKIP line
+//! Needs root, `/dev/net/tun`, `ip`, `nft`, `ping`, `python3`, `curl` (skipped with a SKIP line
 //! otherwise, a failure when `TCPCRYPT_REQUIRE_NETNS=1`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -415,4 +416,57 @@ fn daemon_restart_after_crash_cleans_leftovers() {
     );
     assert!(!control.exists());
     mark_ran("daemon_restart_after_crash_cleans_leftovers").unwrap();
+}
+
+/// The daemon's TUN counters (`status` → `io`).
+fn tun_io(control: &Path) -> daemon::control::proto::TunIo {
+    use daemon::control::proto::{Request, Response};
+    match daemon::control::client::request(control, &Request::Status).unwrap() {
+        Response::Status { io: Some(io), .. } => io,
+        other => panic!("status without io counters: {other:?}"),
+    }
+}
+
+#[test]
+fn bulk_transfer_moves_super_packets() {
+    netns_gate!(
+        "bulk_transfer_moves_super_packets",
+        &["nft", "python3", "curl"]
+    );
+    // 4 MB from a plain peer to curl behind the daemon: the outer leg arrives as the veth's
+    // GSO packets, and the daemon's writes of the inner leg must be coalesced again (a
+    // regression to one packet per write cost 4-5x the CPU per byte; docs/BENCHMARKS.md).
+    let h = Hosts::new();
+    let (ns, peer, veth) = (&h.client, &h.server, &h.veth);
+    let control = control_path(&h.dir);
+    let mut d = start(ns, &control, &["--route", &v4_subnet(veth.addr_b().v4)]);
+    let before = tun_io(&control);
+    let t = http_transfer(
+        peer,
+        ns,
+        veth.addr_b().get(false),
+        4 << 20,
+        9,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(t.sent_sha256, t.received_sha256);
+    let io = tun_io(&control);
+    let inner_writes = io.inner.writes - before.inner.writes;
+    let inner_bytes = io.inner.write_bytes - before.inner.write_bytes;
+    let inner_segs = io.inner.write_packets - before.inner.write_packets;
+    assert!(inner_bytes > 4 << 20, "{io:?}");
+    assert!(
+        inner_bytes / inner_writes > 8_000 && inner_segs > 4 * inner_writes,
+        "inner-leg writes not coalesced: {inner_writes} writes, {inner_bytes} bytes, \
+         {inner_segs} segments"
+    );
+    let outer_reads = io.outer.reads - before.outer.reads;
+    let outer_bytes = io.outer.read_bytes - before.outer.read_bytes;
+    assert!(
+        outer_bytes > 4 << 20 && outer_reads < outer_bytes / 4_000,
+        "{io:?}"
+    );
+    assert_eq!(sigterm(&mut d).code(), Some(0));
+    mark_ran("bulk_transfer_moves_super_packets").unwrap();
 }
