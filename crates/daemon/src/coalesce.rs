@@ -14,9 +14,9 @@
 //! SYNs, FINs, UDP, ICMP) is written as it is, in its own write.
 //!
 //! Unlike tun-rs's `send_multiple`, nothing is re-verified (the engine's checksums are
-//! trusted), nothing is copied twice and nothing is allocated per batch: the engine writes a
-//! packet into a scratch buffer, and either its payload is appended to an open super-packet
-//! or the whole packet starts a new one. Writes keep the engine's order within a flow.
+//! trusted), nothing is allocated per batch, and a merged segment is not copied at all: the
+//! engine writes it in place at the end of its super-packet ([`TxBatch`]). Writes keep the
+//! engine's order within a flow.
 
 use crate::tun_hdr::{VirtioHdr, GSO_TCPV4, GSO_TCPV6, HDR_LEN, NEEDS_CSUM};
 
