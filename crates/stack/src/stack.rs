@@ -12,6 +12,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpEndpoint, IpProtocol, TcpSeqNumber};
+use zeroize::Zeroize;
 
 use crate::config::{ConnConfig, StackConfig};
 use crate::eno_hook::EnoHook;
@@ -20,6 +21,7 @@ use crate::icmp::{self, IcmpAction};
 use crate::stats::Stats;
 use crate::tcp::conn::{Conn, ConnParams, EndReason, State, Tuple};
 use crate::tcp::input::Ctx;
+use crate::tcp::isn::IsnGenerator;
 use crate::tcp::rfc5961::ChallengeLimiter;
 use crate::tcp::segment::{self, Flags, OutHeader, Segment, SegmentError};
 use crate::tcp::seq;
@@ -109,6 +111,8 @@ fn conn_in(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
 pub struct Stack {
     config: StackConfig,
     rng: ChaCha8Rng,
+    /// RFC 6528 initial sequence numbers (key drawn from `rng`).
+    isn: IsnGenerator,
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
@@ -148,11 +152,16 @@ fn put_spare(spare: &mut Vec<Vec<u8>>, v: Option<Vec<u8>>) {
 impl Stack {
     /// A stack with no connections.
     pub fn new(config: StackConfig) -> Stack {
-        let rng = ChaCha8Rng::from_seed(config.rng_seed);
+        let mut rng = ChaCha8Rng::from_seed(config.rng_seed);
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
+        let isn = IsnGenerator::new(key);
+        key.zeroize();
         let challenge = ChallengeLimiter::new(config.challenge_ack_limit);
         Stack {
             config,
             rng,
+            isn,
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -762,7 +771,7 @@ impl Stack {
         passive: bool,
         iss: Option<TcpSeqNumber>,
     ) -> Conn {
-        let iss = iss.unwrap_or_else(|| crate::wire::options::seq_from_u32(self.rng.next_u32()));
+        let iss = iss.unwrap_or_else(|| self.isn.isn(now, &tuple));
         let ts_offset = self.rng.next_u32();
         let mtu = cfg.mtu.unwrap_or(self.config.mtu);
         Conn::new(ConnParams {

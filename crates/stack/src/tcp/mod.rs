@@ -4,6 +4,7 @@
 pub mod cc;
 pub mod conn;
 pub(crate) mod input;
+pub mod isn;
 pub(crate) mod output;
 pub mod reassembly;
 pub mod rfc5961;
