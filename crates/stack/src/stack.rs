@@ -772,7 +772,7 @@ impl Stack {
         iss: Option<TcpSeqNumber>,
     ) -> Conn {
         let iss = iss.unwrap_or_else(|| self.isn.isn(now, &tuple));
-        let ts_offset = self.rng.next_u32();
+        let ts_offset = self.isn.ts_offset(&tuple);
         let mtu = cfg.mtu.unwrap_or(self.config.mtu);
         Conn::new(ConnParams {
             tuple,

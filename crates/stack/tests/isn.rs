@@ -1,4 +1,5 @@
-//! RFC 6528 initial sequence numbers, seen on the wire: clock-driven per 4-tuple.
+//! RFC 6528 initial sequence numbers and RFC 7323 timestamp offsets, seen on the wire:
+//! clock-driven per 4-tuple.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -26,6 +27,13 @@ fn rfc6528_isn_advances_with_the_clock_per_tuple() {
     let second = d.recv_one();
     assert!(second.syn);
     assert_eq!(second.seq.wrapping_sub(first.seq), 10_000);
+    // The timestamp clock too continues across incarnations of the tuple (RFC 6191).
+    let (ts1, ts2) = (first.ts.unwrap().0, second.ts.unwrap().0);
+    assert_eq!(
+        ts2.wrapping_sub(ts1),
+        40,
+        "TSval in milliseconds, same offset"
+    );
     let _other = d
         .stack
         .connect(t1, ep(v4(1), 40001), d.remote, None)

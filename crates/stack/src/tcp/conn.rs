@@ -357,7 +357,7 @@ impl Conn {
         seq::dist(self.snd.max, self.snd.una)
     }
 
-    /// Our timestamp clock (RFC 7323 §5.4): milliseconds plus a random offset.
+    /// Our timestamp clock (RFC 7323 §5.4): milliseconds plus a keyed per-tuple offset.
     pub(crate) fn ts_now(&self, now: Instant) -> u32 {
         self.ts.tsval(now)
     }

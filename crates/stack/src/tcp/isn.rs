@@ -9,6 +9,10 @@
 //! SHA-256 over the key and the tuple, truncated to 32 bits. Successive incarnations of one
 //! 4-tuple therefore get increasing ISNs (old duplicates and TIME-WAIT reuse, RFC 6191),
 //! while an off-path attacker who does not know the key cannot predict another tuple's.
+//!
+//! The same keyed function (with its own label) gives each 4-tuple its RFC 7323 §7.1
+//! timestamp offset, as Linux does: timestamps then also increase from one incarnation of a
+//! tuple to the next, the other test a TIME-WAIT end applies to a new SYN (RFC 6191).
 
 use sha2::{Digest, Sha256};
 use smoltcp::time::Instant;
@@ -49,11 +53,21 @@ impl IsnGenerator {
         TcpSeqNumber(m.wrapping_add(self.f(tuple)) as i32)
     }
 
+    /// The RFC 7323 timestamp offset for a connection on `tuple` (constant per tuple).
+    pub fn ts_offset(&self, tuple: &Tuple) -> u32 {
+        self.hash(b"ts", tuple)
+    }
+
     /// RFC 6528's `F`: SHA-256(key, local address, local port, remote address, remote port),
     /// first four bytes.
     fn f(&self, t: &Tuple) -> u32 {
+        self.hash(b"isn", t)
+    }
+
+    fn hash(&self, label: &[u8], t: &Tuple) -> u32 {
         let mut h = Sha256::new();
         h.update(self.key);
+        h.update(label);
         for ep in [&t.local, &t.remote] {
             match ep.addr {
                 IpAddress::Ipv4(a) => h.update(a.octets()),
@@ -106,6 +120,14 @@ mod tests {
         assert_ne!(IsnGenerator::new([2; 32]).isn(t, &tuple(40000)), a);
         // Not a small step of the clock either: the offsets are keyed hashes.
         assert!(diff(b, a) > 1 << 16 && diff(a, b) > 1 << 16, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn timestamp_offset_is_per_tuple_and_not_the_isn_offset() {
+        let g = IsnGenerator::new([1; 32]);
+        assert_eq!(g.ts_offset(&tuple(40000)), g.ts_offset(&tuple(40000)));
+        assert_ne!(g.ts_offset(&tuple(40000)), g.ts_offset(&tuple(40001)));
+        assert_ne!(g.ts_offset(&tuple(40000)), g.f(&tuple(40000)));
     }
 
     #[test]

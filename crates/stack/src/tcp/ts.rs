@@ -1,4 +1,4 @@
-//! RFC 7323 §3–5 timestamps: our clock (§5.4, with a random per-connection offset),
+//! RFC 7323 §3–5 timestamps: our clock (§5.4, with a keyed per-4-tuple offset, see `isn.rs`),
 //! TS.Recent, PAWS (§5.3) and RTT measurement from TSecr (§4.1).
 
 use smoltcp::time::{Duration, Instant};
@@ -13,7 +13,8 @@ pub struct Timestamps {
     pub enabled: bool,
     /// TS.Recent (RFC 7323 §4.3).
     pub recent: u32,
-    /// Per-connection offset added to our clock (RFC 7323 §5.4 randomization).
+    /// Per-4-tuple offset added to our clock (RFC 7323 §5.4 randomization; constant per tuple
+    /// so that timestamps grow across incarnations of a tuple).
     pub offset: u32,
 }
 
