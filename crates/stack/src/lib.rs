@@ -1,13 +1,14 @@
 //! User-space TCP/IP engine built on `smoltcp::wire`, with the TCP-ENO hook, sans-IO.
 //!
 //! [`Stack`] takes whole IP packets and `now`, and returns IP packets, a deadline and
-//! events; it never touches a clock, a socket or OS randomness (the ISN generator is a
-//! `ChaCha8Rng` seeded from [`StackConfig::rng_seed`]).
+//! events; it never touches a clock, a socket or OS randomness (randomness comes from a
+//! `ChaCha8Rng` seeded from [`StackConfig::rng_seed`], which also keys the RFC 6528 ISNs of
+//! `tcp::isn`, clocked by the `now` each call is given).
 //!
 //! * `wire`: IP framing and the TCP options parser/emitter (the only one, with the ENO slot
 //!   and the 40-byte budget).
 //! * `tcp`: the RFC 9293 state machine split by concern (`conn`, `input`, `output`,
-//!   `timeout`, `timer`, `reassembly`, `sack`, `rfc5961`, `rto`, `cc`).
+//!   `timeout`, `timer`, `reassembly`, `sack`, `rfc5961`, `rto`, `cc`, `isn`).
 //! * [`Stack`]: connection table, listeners (with an any-address/any-port form and SYN
 //!   hold for transparent interception), ICMP, bounded queues and [`Stats`].
 //!
