@@ -324,13 +324,34 @@ fn tput_row(
     row
 }
 
+/// One `conns` worker run.
+struct ConnRate {
+    /// Connections per second.
+    rate: f64,
+    /// Failed connections.
+    fail: u64,
+    /// Daemon CPU ms per connection (with a tunnel).
+    cpu_ms: Option<f64>,
+    /// Failures by kind, as the worker printed them (`reset:2,eof:1` or `none`).
+    kinds: String,
+}
+
+/// `f fail (kinds)`, or just `0` without failures.
+fn fail_text(c: &ConnRate) -> String {
+    if c.fail == 0 {
+        "0".into()
+    } else {
+        format!("{} ({})", c.fail, c.kinds)
+    }
+}
+
 fn conn_rate(
     ctx: &Ctx,
     h: &Hosts,
     threads: u32,
     tunnel: &[u32],
     perf: Option<&str>,
-) -> Result<(f64, u64, Option<f64>), BenchError> {
+) -> Result<ConnRate, BenchError> {
     ctx.check("connection rate")?;
     let target = format!("{}:{CONN_PORT}", h.server_addr());
     let cmd = h.client.command(
@@ -361,7 +382,12 @@ fn conn_rate(
     match (parse("ok"), parse("fail"), parse("secs")) {
         (Some(ok), Some(fail), Some(secs)) if secs > 0.0 => {
             let per = (!tunnel.is_empty() && ok > 0.0).then(|| cpu * 1e3 / ok);
-            Ok((ok / secs, fail as u64, per))
+            Ok(ConnRate {
+                rate: ok / secs,
+                fail: fail as u64,
+                cpu_ms: per,
+                kinds: field(line, "kinds").unwrap_or("?").to_owned(),
+            })
         }
         _ => Err(BenchError::Step {
             what: "conns worker output",
@@ -377,14 +403,14 @@ fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, tunnel: &[u32], perf: Option<&str
         ..Default::default()
     };
     let mut fails = Vec::new();
-    if let Some((r, f, _)) = note_err(conn_rate(ctx, h, 1, tunnel, None), &mut row.note) {
-        row.seq = Some(r);
-        fails.push(format!("{f} sequential"));
+    if let Some(c) = note_err(conn_rate(ctx, h, 1, tunnel, None), &mut row.note) {
+        row.seq = Some(c.rate);
+        fails.push(format!("{} sequential", fail_text(&c)));
     }
-    if let Some((r, f, cpu)) = note_err(conn_rate(ctx, h, 64, tunnel, perf), &mut row.note) {
-        row.par = Some(r);
-        row.cpu_ms = cpu;
-        fails.push(format!("{f} parallel"));
+    if let Some(c) = note_err(conn_rate(ctx, h, 64, tunnel, perf), &mut row.note) {
+        row.par = Some(c.rate);
+        row.cpu_ms = c.cpu_ms;
+        fails.push(format!("{} parallel", fail_text(&c)));
     }
     if !fails.is_empty() {
         let f = format!("failed connections: {}", fails.join(", "));

@@ -181,27 +181,118 @@ fn parse_addr(args: &[String], usage: &'static str) -> Result<SocketAddr, Worker
     arg(args, 0, usage)
 }
 
+/// Why one exchange failed, as counted by `conns` and `ttfb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailKind {
+    /// `connect` did not complete within 3 s.
+    ConnectTimeout,
+    /// `connect` answered by RST.
+    Refused,
+    /// Reset (or broken pipe / aborted) after the connection was up.
+    Reset,
+    /// No answer byte within 3 s.
+    ReadTimeout,
+    /// The peer closed before answering.
+    Eof,
+    /// Anything else.
+    Other,
+}
+
+impl FailKind {
+    const ALL: [Self; 6] = [
+        Self::ConnectTimeout,
+        Self::Refused,
+        Self::Reset,
+        Self::ReadTimeout,
+        Self::Eof,
+        Self::Other,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ConnectTimeout => "connect_timeout",
+            Self::Refused => "refused",
+            Self::Reset => "reset",
+            Self::ReadTimeout => "read_timeout",
+            Self::Eof => "eof",
+            Self::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(5)
+    }
+
+    fn classify(connecting: bool, e: &io::Error) -> Self {
+        use io::ErrorKind as K;
+        match (connecting, e.kind()) {
+            (true, K::TimedOut | K::WouldBlock) => Self::ConnectTimeout,
+            (_, K::ConnectionRefused) => Self::Refused,
+            (_, K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe) => Self::Reset,
+            (false, K::TimedOut | K::WouldBlock) => Self::ReadTimeout,
+            (false, K::UnexpectedEof) => Self::Eof,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Failure counts by kind, rendered `kind:n,...` (or `none`).
+#[derive(Debug, Default)]
+struct FailCounts([AtomicU64; 6]);
+
+impl FailCounts {
+    fn add(&self, k: FailKind) {
+        if let Some(c) = self.0.get(k.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    fn render(&self) -> String {
+        let parts: Vec<String> = FailKind::ALL
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(k, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| format!("{}:{n}", k.name()))
+            })
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(",")
+        }
+    }
+}
+
 /// One connect, 1-byte request, 1-byte answer, close.
-fn one_exchange(addr: SocketAddr) -> io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.set_nodelay(true)?;
-    s.write_all(&[7])?;
+fn one_exchange(addr: SocketAddr) -> Result<(), FailKind> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| FailKind::classify(true, &e))?;
+    let up = |e: io::Error| FailKind::classify(false, &e);
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(up)?;
+    s.set_nodelay(true).map_err(up)?;
+    s.write_all(&[7]).map_err(up)?;
     let mut b = [0u8; 1];
-    s.read_exact(&mut b)
+    s.read_exact(&mut b).map_err(up)
 }
 
 const CONNS_USAGE: &str = "bench conns ADDR:PORT THREADS SECS";
 
 /// `conns ADDR:PORT THREADS SECS`: THREADS threads each open connections back to back
 /// (connect, 1-byte request, 1-byte answer, close) for SECS seconds. Prints
-/// `CONNS ok=N fail=M secs=S`.
+/// `CONNS ok=N fail=M secs=S kinds=KIND:N,...` (`kinds=none` without failures; kinds:
+/// connect_timeout, refused, reset, read_timeout, eof, other).
 fn conns(args: &[String]) -> Result<(), WorkerError> {
     let addr = parse_addr(args, CONNS_USAGE)?;
     let threads: usize = arg(args, 1, CONNS_USAGE)?;
     let secs: f64 = arg(args, 2, CONNS_USAGE)?;
     let ok = Arc::new(AtomicU64::new(0));
-    let fail = Arc::new(AtomicU64::new(0));
+    let fail = Arc::new(FailCounts::default());
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
     let handles: Vec<_> = (0..threads.max(1))
@@ -210,9 +301,11 @@ fn conns(args: &[String]) -> Result<(), WorkerError> {
             std::thread::spawn(move || {
                 while Instant::now() < end {
                     match one_exchange(addr) {
-                        Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => fail.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok(()) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(k) => fail.add(k),
+                    }
                 }
             })
         })
@@ -221,10 +314,11 @@ fn conns(args: &[String]) -> Result<(), WorkerError> {
         let _ = h.join();
     }
     println!(
-        "CONNS ok={} fail={} secs={:.3}",
+        "CONNS ok={} fail={} secs={:.3} kinds={}",
         ok.load(Ordering::Relaxed),
-        fail.load(Ordering::Relaxed),
-        start.elapsed().as_secs_f64()
+        fail.total(),
+        start.elapsed().as_secs_f64(),
+        fail.render()
     );
     Ok(())
 }
@@ -232,21 +326,26 @@ fn conns(args: &[String]) -> Result<(), WorkerError> {
 const TTFB_USAGE: &str = "bench ttfb ADDR:PORT SAMPLES";
 
 /// `ttfb ADDR:PORT SAMPLES`: time from `connect` to the first byte of the answer to a
-/// 1-byte request, SAMPLES times, 100 ms apart. Prints `TTFB ms=a,b,c fail=M`.
+/// 1-byte request, SAMPLES times, 100 ms apart. Prints `TTFB ms=a,b,c fail=M kinds=...`.
 fn ttfb(args: &[String]) -> Result<(), WorkerError> {
     let addr = parse_addr(args, TTFB_USAGE)?;
     let samples: usize = arg(args, 1, TTFB_USAGE)?;
     let mut ms = Vec::new();
-    let mut fail = 0;
+    let fail = FailCounts::default();
     for _ in 0..samples {
         let t0 = Instant::now();
         match one_exchange(addr) {
             Ok(()) => ms.push(format!("{:.3}", t0.elapsed().as_secs_f64() * 1e3)),
-            Err(_) => fail += 1,
+            Err(k) => fail.add(k),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("TTFB ms={} fail={fail}", ms.join(","));
+    println!(
+        "TTFB ms={} fail={} kinds={}",
+        ms.join(","),
+        fail.total(),
+        fail.render()
+    );
     Ok(())
 }
 
@@ -374,5 +473,34 @@ fn hold_accept_loop(listener: &TcpListener) {
                 held.push(s);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_classified_and_rendered() {
+        let e = |k| io::Error::from(k);
+        use io::ErrorKind as K;
+        let c = FailCounts::default();
+        assert_eq!(c.render(), "none");
+        for (connecting, kind) in [
+            (true, K::TimedOut),
+            (true, K::ConnectionRefused),
+            (false, K::ConnectionReset),
+            (false, K::BrokenPipe),
+            (false, K::WouldBlock),
+            (false, K::UnexpectedEof),
+            (false, K::PermissionDenied),
+        ] {
+            c.add(FailKind::classify(connecting, &e(kind)));
+        }
+        assert_eq!(c.total(), 7);
+        assert_eq!(
+            c.render(),
+            "connect_timeout:1,refused:1,reset:2,read_timeout:1,eof:1,other:1"
+        );
     }
 }
