@@ -115,8 +115,10 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     let _ = writeln!(
         s,
         "Each connection: connect, 1-byte request, 1-byte answer, close (so an encrypted one \
-         completes the tcpcrypt handshake end to end). {} s per figure. Resumption: not measured, \
-         the daemon has no configuration key for it yet.\n",
+         completes the tcpcrypt handshake end to end). {} s per figure. The resumed row runs both daemons with \
+         `crypto.resumption = true` (RFC 8548 §3.5); its note counts the session IDs the client \
+         daemon's `status` listed during each run (polled every 100 ms), resumed ones having the \
+         v bit in their first byte.\n",
         m.secs
     );
     let _ = writeln!(
@@ -146,7 +148,8 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     let _ = writeln!(
         s,
         "From `connect` to the first byte of the answer to a 1-byte request, 15 samples, fresh \
-         connection each time. Measured ping RTT: {} ms.\n",
+         connection each time (in the resumed row the first sample does the fresh handshake that \
+         fills the caches). Measured ping RTT: {} ms.\n",
         opt(r.emu_rtt_ms, 1)
     );
     let _ = writeln!(

@@ -22,6 +22,8 @@ const HOLD_PORTS: [u16; 5] = [6001, 6002, 6003, 6004, 6005];
 const PER_HOLDER: u64 = 10_000;
 const RR_MSG: usize = 471;
 const RR_COUNT: u64 = 5_000;
+/// Name of the rows with resumption on both hosts.
+const RESUMED_ROW: &str = "tcpcryptd encrypted, resumed";
 const AEADS: [(&str, &str); 3] = [
     ("AES-128-GCM", "aes-128-gcm"),
     ("AES-256-GCM", "aes-256-gcm"),
@@ -334,6 +336,62 @@ struct ConnRate {
     cpu_ms: Option<f64>,
     /// Failures by kind, as the worker printed them (`reset:2,eof:1` or `none`).
     kinds: String,
+    /// Sessions the watched daemon listed during the run.
+    sessions: Option<SessionWatch>,
+}
+
+/// Distinct session IDs a daemon's `status` listed while a run went on (polled every 100 ms,
+/// so short connections are sampled, not all seen). RFC 8548 §3.4: the first session-ID
+/// byte is the TEP byte as B sent it, whose v bit (0x80) is set iff the session was resumed
+/// (§3.5).
+#[derive(Debug, Default)]
+struct SessionWatch {
+    fresh: std::collections::BTreeSet<String>,
+    resumed: std::collections::BTreeSet<String>,
+    polls: u32,
+    failed_polls: u32,
+}
+
+impl SessionWatch {
+    /// Polls `d` until `runner` has finished.
+    fn during<T>(d: &Daemon, runner: &std::thread::JoinHandle<T>) -> Self {
+        let mut w = Self::default();
+        while !runner.is_finished() {
+            w.poll(d);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        w
+    }
+
+    fn poll(&mut self, d: &Daemon) {
+        self.polls += 1;
+        let Ok(conns) = d.status() else {
+            self.failed_polls += 1;
+            return;
+        };
+        for id in conns.iter().filter_map(|c| c["session_id"].as_str()) {
+            let tep = id.get(..2).and_then(|b| u8::from_str_radix(b, 16).ok());
+            if tep.is_some_and(|b| b & 0x80 != 0) {
+                self.resumed.insert(id.to_owned());
+            } else {
+                self.fresh.insert(id.to_owned());
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} resumed / {} fresh session IDs seen in {} status polls{}",
+            self.resumed.len(),
+            self.fresh.len(),
+            self.polls,
+            if self.failed_polls > 0 {
+                format!(" ({} failed)", self.failed_polls)
+            } else {
+                String::new()
+            }
+        )
+    }
 }
 
 /// `f fail (kinds)`, or just `0` without failures.
@@ -351,6 +409,7 @@ fn conn_rate(
     threads: u32,
     tunnel: &[u32],
     perf: Option<&str>,
+    watch: Option<&Daemon>,
 ) -> Result<ConnRate, BenchError> {
     ctx.check("connection rate")?;
     let target = format!("{}:{CONN_PORT}", h.server_addr());
@@ -367,6 +426,7 @@ fn conn_rate(
     let cpu0: f64 = tunnel.iter().filter_map(|p| cpu_secs(*p, ctx.tck)).sum();
     let runner = std::thread::spawn(move || run_bounded("conns worker", cmd, timeout));
     let profiles = start_perf(ctx, tunnel, perf);
+    let sessions = watch.map(|d| SessionWatch::during(d, &runner));
     let out = runner.join().map_err(|_| BenchError::Step {
         what: "conns runner",
         detail: "thread panicked".into(),
@@ -387,6 +447,7 @@ fn conn_rate(
                 fail: fail as u64,
                 cpu_ms: per,
                 kinds: field(line, "kinds").unwrap_or("?").to_owned(),
+                sessions,
             })
         }
         _ => Err(BenchError::Step {
@@ -396,21 +457,39 @@ fn conn_rate(
     }
 }
 
-fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, tunnel: &[u32], perf: Option<&str>) -> Conns {
+fn conns_row(
+    ctx: &Ctx,
+    h: &Hosts,
+    name: &str,
+    tunnel: &[u32],
+    perf: Option<&str>,
+    watch: Option<&Daemon>,
+) -> Conns {
     eprintln!("bench: connections {name}");
     let mut row = Conns {
         name: name.to_owned(),
         ..Default::default()
     };
     let mut fails = Vec::new();
-    if let Some(c) = note_err(conn_rate(ctx, h, 1, tunnel, None), &mut row.note) {
+    let mut seen = Vec::new();
+    if let Some(c) = note_err(conn_rate(ctx, h, 1, tunnel, None, watch), &mut row.note) {
         row.seq = Some(c.rate);
         fails.push(format!("{} sequential", fail_text(&c)));
+        seen.extend(c.sessions.map(|w| format!("sequential {}", w.text())));
     }
-    if let Some(c) = note_err(conn_rate(ctx, h, 64, tunnel, perf), &mut row.note) {
+    if let Some(c) = note_err(conn_rate(ctx, h, 64, tunnel, perf, watch), &mut row.note) {
         row.par = Some(c.rate);
         row.cpu_ms = c.cpu_ms;
         fails.push(format!("{} parallel", fail_text(&c)));
+        seen.extend(c.sessions.map(|w| format!("parallel {}", w.text())));
+    }
+    if !seen.is_empty() {
+        let s = format!("client daemon status: {}", seen.join("; "));
+        row.note = if row.note.is_empty() {
+            s
+        } else {
+            format!("{}; {s}", row.note)
+        };
     }
     if !fails.is_empty() {
         let f = format!("failed connections: {}", fails.join(", "));
@@ -423,19 +502,28 @@ fn conns_row(ctx: &Ctx, h: &Hosts, name: &str, tunnel: &[u32], perf: Option<&str
     row
 }
 
-fn ttfb_row(ctx: &Ctx, h: &Hosts, name: &str) -> Ttfb {
+fn ttfb_row(ctx: &Ctx, h: &Hosts, name: &str, watch: Option<&Daemon>) -> Ttfb {
     eprintln!("bench: time to first byte {name}");
     let mut row = Ttfb {
         name: name.to_owned(),
         ..Default::default()
     };
-    let run = || -> Result<Vec<f64>, BenchError> {
+    let mut seen = None;
+    let mut run = || -> Result<Vec<f64>, BenchError> {
         ctx.check("ttfb")?;
         let target = format!("{}:{CONN_PORT}", h.server_addr());
         let cmd = h
             .client
             .command(&ctx.bins.bench(), &["ttfb", &target, "15"]);
-        let out = run_bounded("ttfb worker", cmd, Duration::from_secs(120))?;
+        let runner =
+            std::thread::spawn(move || run_bounded("ttfb worker", cmd, Duration::from_secs(120)));
+        if let Some(d) = watch {
+            seen = Some(SessionWatch::during(d, &runner));
+        }
+        let out = runner.join().map_err(|_| BenchError::Step {
+            what: "ttfb runner",
+            detail: "thread panicked".into(),
+        })??;
         let line = line_with(&out, "TTFB").unwrap_or("");
         let ms: Vec<f64> = field(line, "ms")
             .unwrap_or("")
@@ -453,6 +541,14 @@ fn ttfb_row(ctx: &Ctx, h: &Hosts, name: &str) -> Ttfb {
     };
     if let Some(ms) = note_err(run(), &mut row.note) {
         row.ms = ms;
+    }
+    if let Some(w) = seen {
+        let s = format!("client daemon status: {}", w.text());
+        row.note = if row.note.is_empty() {
+            s
+        } else {
+            format!("{}; {s}", row.note)
+        };
     }
     row
 }
@@ -699,7 +795,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     }
     if conns {
         res.conns
-            .push(conns_row(ctx, &h, "plain kernel TCP", &[], None));
+            .push(conns_row(ctx, &h, "plain kernel TCP", &[], None, None));
     }
 
     // 2. Client daemon only: the server host does not run tcpcrypt, the relay falls back.
@@ -728,6 +824,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 &h,
                 "tcpcryptd relaying plain",
                 &[cd.pid()],
+                None,
                 None,
             ));
         }
@@ -788,6 +885,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 "tcpcryptd encrypted, fresh X25519",
                 &pids,
                 Some("conns"),
+                Some(&cd),
             ));
         }
         if i == 0 && hold {
@@ -796,6 +894,35 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         for (who, d) in [("client", cd), ("server", sd)] {
             if let Err(e) = d.stop() {
                 res.notes.push(format!("{who} daemon ({label}) stop: {e}"));
+            }
+        }
+    }
+    // 3b. Both daemons with RFC 8548 §3.5 resumption (AES-128-GCM): the sequential run
+    //     starts with one fresh handshake, then each connection can resume the last ticket.
+    if conns {
+        ctx.check("encrypted resumed runs")?;
+        let toml = format!("[crypto]\naead = [\"{}\"]\nresumption = true\n", AEADS[0].1);
+        let sd = Daemon::start_with(&ctx.bins, &h.server, &dir, "server", &toml, &front_args)?;
+        let cd = Daemon::start_with(
+            &ctx.bins,
+            &h.client,
+            &dir,
+            "client",
+            &toml,
+            &["--route", &route],
+        )?;
+        let pids = [cd.pid(), sd.pid()];
+        res.conns.push(conns_row(
+            ctx,
+            &h,
+            RESUMED_ROW,
+            &pids,
+            Some("conns-resumed"),
+            Some(&cd),
+        ));
+        for (who, d) in [("client", cd), ("server", sd)] {
+            if let Err(e) = d.stop() {
+                res.notes.push(format!("{who} daemon (resumed) stop: {e}"));
             }
         }
     }
@@ -843,7 +970,7 @@ fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     let _conn = h.server_worker(&ctx.bins, &["serve", &CONN_PORT.to_string(), "1", "4"])?;
     let rtt = netns_tests::ping_min_rtt(&h.client, h.server_addr(), 5)?;
     res.emu_rtt_ms = Some(rtt.as_secs_f64() * 1e3);
-    res.ttfb.push(ttfb_row(ctx, &h, "plain kernel TCP"));
+    res.ttfb.push(ttfb_row(ctx, &h, "plain kernel TCP", None));
     let sd = Daemon::start(
         &ctx.bins,
         &h.server,
@@ -860,11 +987,42 @@ fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         None,
         &["--route", &h.cidr()],
     )?;
-    res.ttfb
-        .push(ttfb_row(ctx, &h, "tcpcryptd encrypted, fresh X25519"));
+    res.ttfb.push(ttfb_row(
+        ctx,
+        &h,
+        "tcpcryptd encrypted, fresh X25519",
+        Some(&cd),
+    ));
     for (who, d) in [("client", cd), ("server", sd)] {
         if let Err(e) = d.stop() {
             res.notes.push(format!("{who} daemon (linkemu) stop: {e}"));
+        }
+    }
+    // The same with RFC 8548 §3.5 resumption on both hosts: the first sample is a fresh
+    // handshake that leaves a ticket in both caches; the later ones can resume.
+    ctx.check("linkemu resumed")?;
+    let toml = "[crypto]\nresumption = true\n";
+    let sd = Daemon::start_with(
+        &ctx.bins,
+        &h.server,
+        &dir,
+        "server",
+        toml,
+        &["--front", &CONN_PORT.to_string()],
+    )?;
+    let cd = Daemon::start_with(
+        &ctx.bins,
+        &h.client,
+        &dir,
+        "client",
+        toml,
+        &["--route", &h.cidr()],
+    )?;
+    res.ttfb.push(ttfb_row(ctx, &h, RESUMED_ROW, Some(&cd)));
+    for (who, d) in [("client", cd), ("server", sd)] {
+        if let Err(e) = d.stop() {
+            res.notes
+                .push(format!("{who} daemon (linkemu, resumed) stop: {e}"));
         }
     }
     Ok(())
