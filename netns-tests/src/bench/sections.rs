@@ -891,11 +891,10 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         if i == 0 && hold {
             res.hold = hold_rows(ctx, &h, &cd, &sd);
         }
-        for (who, d) in [("client", cd), ("server", sd)] {
-            if let Err(e) = d.stop() {
-                res.notes.push(format!("{who} daemon ({label}) stop: {e}"));
-            }
-        }
+        // The counters cover the daemons' whole life: attribute them to the connections
+        // row only when nothing else ran on these daemons.
+        let only_conns = i == 0 && conns && !tput && !hold;
+        stop_and_note(res, label, cd, sd, only_conns);
     }
     // 3b. Both daemons with RFC 8548 §3.5 resumption (AES-128-GCM): the sequential run
     //     starts with one fresh handshake, then each connection can resume the last ticket.
@@ -920,11 +919,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             Some("conns-resumed"),
             Some(&cd),
         ));
-        for (who, d) in [("client", cd), ("server", sd)] {
-            if let Err(e) = d.stop() {
-                res.notes.push(format!("{who} daemon (resumed) stop: {e}"));
-            }
-        }
+        stop_and_note(res, "resumed", cd, sd, true);
     }
     // 4. The inner leg with a large MTU (tcpc0 at 9000 / 65000 on both hosts; the outer leg
     //    stays 1500).
@@ -961,6 +956,28 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         }
     }
     Ok(())
+}
+
+/// Stops both daemons; with `to_conns_row`, the engines' nonzero failure counters go into
+/// the note of the last connections row.
+fn stop_and_note(res: &mut Results, label: &str, cd: Daemon, sd: Daemon, to_conns_row: bool) {
+    let mut counters = Vec::new();
+    for (who, d) in [("client", cd), ("server", sd)] {
+        match d.stop() {
+            Ok(c) => counters.push(format!(
+                "{who} {}",
+                if c.is_empty() { "none" } else { c.as_str() }
+            )),
+            Err(e) => res.notes.push(format!("{who} daemon ({label}) stop: {e}")),
+        }
+    }
+    if let (true, Some(row)) = (to_conns_row && !counters.is_empty(), res.conns.last_mut()) {
+        row.note = format!(
+            "{}; engine failure counters: {}",
+            row.note,
+            counters.join("; ")
+        );
+    }
 }
 
 fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {

@@ -164,6 +164,7 @@ impl Hosts {
 pub(crate) struct Daemon {
     child: Child,
     ctl: PathBuf,
+    log: PathBuf,
 }
 
 impl Daemon {
@@ -204,9 +205,16 @@ impl Daemon {
         let mut all = vec!["--control", &ctl_s, "--config", &cfg_s];
         all.extend_from_slice(args);
         let mut cmd = ns.command(&bins.daemon.to_string_lossy(), &all);
-        cmd.env("RUST_LOG", "warn");
+        // Warnings, plus the `tcpcryptd stopped` line with the engine counters.
+        cmd.env("RUST_LOG", "warn,daemon::daemon=info");
+        let log = dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).map_err(|source| BenchError::Io {
+            what: "create daemon log",
+            source,
+        })?;
+        cmd.stderr(file);
         let child = Child::spawn(cmd)?;
-        let d = Self { child, ctl };
+        let d = Self { child, ctl, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while d.status().is_err() {
             if Instant::now() > deadline {
@@ -249,14 +257,21 @@ impl Daemon {
         })
     }
 
-    /// SIGTERM, then a bounded wait for a clean exit.
-    pub(crate) fn stop(mut self) -> Result<(), BenchError> {
+    /// SIGTERM, then a bounded wait for a clean exit. Returns the engine's nonzero failure
+    /// counters from the `tcpcryptd stopped` log line (`refused_destination: 3, ...`; empty
+    /// when all are zero, `?` when the line is missing); warnings in the log are echoed on
+    /// stderr.
+    pub(crate) fn stop(mut self) -> Result<String, BenchError> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let st = self.child.wait_exit(Duration::from_secs(20))?;
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        for l in log.lines().filter(|l| l.contains("WARN")).take(20) {
+            eprintln!("tcpcryptd: {l}");
+        }
         if st.success() {
-            Ok(())
+            Ok(engine_failures(&log))
         } else {
             Err(BenchError::Step {
                 what: "tcpcryptd stop",
@@ -328,6 +343,37 @@ impl TunIo {
     }
 }
 
+/// Engine counters (crates/relay engine `Stats`) that count a failed or refused connection.
+const FAILURE_COUNTERS: [&str; 7] = [
+    "refused_policy",
+    "refused_destination",
+    "outer_timeouts",
+    "crypto_errors",
+    "resets",
+    "refused_unrouted",
+    "unreachable",
+];
+
+/// The nonzero [`FAILURE_COUNTERS`] of the `tcpcryptd stopped` line in `log`, or `?`.
+pub(crate) fn engine_failures(log: &str) -> String {
+    let Some(line) = log.lines().rev().find(|l| l.contains("tcpcryptd stopped")) else {
+        return "?".into();
+    };
+    let mut out = Vec::new();
+    for key in FAILURE_COUNTERS {
+        let pat = format!(" {key}: ");
+        let n = line
+            .find(&pat)
+            .and_then(|i| line.get(i + pat.len()..))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse::<u64>().ok());
+        if let Some(n) = n.filter(|n| *n > 0) {
+            out.push(format!("{key}: {n}"));
+        }
+    }
+    out.join(", ")
+}
+
 fn control_status(ctl: &Path) -> Result<serde_json::Value, BenchError> {
     let io = |source| BenchError::Io {
         what: "control socket",
@@ -344,4 +390,18 @@ fn control_status(ctl: &Path) -> Result<serde_json::Value, BenchError> {
         detail: e.to_string(),
     })?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_failures_from_stop_line() {
+        let log = "2026 INFO daemon::daemon: tcpcryptd stopped signal=15 engine=Stats { \
+                   pairs_opened: 9, refused_policy: 0, refused_destination: 3, outer_timeouts: 0, \
+                   crypto_errors: 0, resets: 12, refused_unrouted: 0, unreachable: 0 }";
+        assert_eq!(engine_failures(log), "refused_destination: 3, resets: 12");
+        assert_eq!(engine_failures("nothing"), "?");
+    }
 }
