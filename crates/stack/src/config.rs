@@ -25,6 +25,9 @@ pub struct ConnConfig {
     pub sack: bool,
     /// Offer timestamps (RFC 7323 §3).
     pub timestamps: bool,
+    /// RACK-TLP loss detection (RFC 8985) when SACK is negotiated; `false` leaves loss
+    /// detection to duplicate ACKs / SACK counts (RFC 5681, RFC 6675) and the RTO.
+    pub rack_tlp: bool,
     /// RTO estimator tunables (RFC 6298).
     pub rtt: RttConfig,
     /// Congestion control.
@@ -59,6 +62,7 @@ impl Default for ConnConfig {
             window_scaling: true,
             sack: true,
             timestamps: true,
+            rack_tlp: true,
             rtt: RttConfig::default(),
             congestion: CongestionConfig::default(),
             max_retransmits: 15,

@@ -49,6 +49,13 @@ pub struct Stats {
     pub rto_expiries: u64,
     /// Fast retransmits (entries into loss recovery).
     pub fast_retransmits: u64,
+    /// Tail loss probes sent (RFC 8985 §7.3).
+    pub tlp_probes: u64,
+    /// Segments RACK marked lost (RFC 8985 §6.2 step 5), retransmissions included.
+    pub rack_lost: u64,
+    /// Retransmissions RACK found lost again and resent (RFC 8985 §6.2, lost
+    /// retransmission detection).
+    pub lost_retransmits: u64,
     /// ICMP echo replies sent.
     pub icmp_echo_replies: u64,
     /// ICMP PMTU messages applied to a connection.

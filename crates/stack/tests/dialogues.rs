@@ -542,7 +542,10 @@ fn rfc6298_retransmission_on_timeout_with_backoff() {
 /// 10 MB simulation, 10 % loss).
 #[test]
 fn ack_after_retransmission_timeout_carries_the_highest_sequence_sent() {
-    let (mut d, id, rseq, sseq) = established();
+    // The RTO's go-back-N is the subject: no tail loss probe (RFC 8985 §7) before it.
+    let mut cfg = config();
+    cfg.conn.rack_tlp = false;
+    let (mut d, id, rseq, sseq) = established_with(cfg);
     let now = d.now;
     d.stack.set_nagle(id, false);
     assert_eq!(d.stack.send(now, id, &[7; 2000]), 2000);

@@ -8,6 +8,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpEndpoint, TcpSeqNumber};
 
 use super::cc::CongestionController;
+use super::rack::Rack;
 use super::reassembly::Reassembly;
 use super::ring::Ring;
 use super::rto::RttEstimator;
@@ -173,6 +174,8 @@ pub struct Conn {
     pub(crate) rtt: RttEstimator,
     pub(crate) cc: Box<dyn CongestionController>,
     pub(crate) scoreboard: Scoreboard,
+    /// RACK-TLP per-segment transmission record and state (RFC 8985).
+    pub(crate) rack: Rack,
     pub(crate) rec: Recovery,
     pub(crate) timers: Timers,
     pub(crate) keepalive_probes: u32,
@@ -307,6 +310,7 @@ impl Conn {
             rtt,
             cc,
             scoreboard: Scoreboard::default(),
+            rack: Rack::default(),
             rec: Recovery::default(),
             timers: Timers::default(),
             keepalive_probes: 0,
@@ -418,6 +422,7 @@ impl Conn {
         self.timers.stop_all();
         self.send_buf = Ring::new(0);
         self.ooo = Reassembly::new(0);
+        self.rack.clear();
     }
 
     /// Enter TIME-WAIT (RFC 9293 §3.10.7.4): both sides closed.
@@ -431,6 +436,7 @@ impl Conn {
         }
         self.send_buf = Ring::new(0);
         self.ooo = Reassembly::new(0);
+        self.rack.clear();
         self.recv_buf.release_if_empty(false);
     }
 

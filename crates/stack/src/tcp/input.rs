@@ -1,11 +1,11 @@
 //! Segment arrival (RFC 9293 §3.10.7): SYN-SENT processing, the acceptability test, RST
 //! and SYN checks with RFC 5961 challenge ACKs, ACK processing (RFC 5681 §3.2 duplicate
-//! ACKs, RFC 6582/6675 recovery entry, RFC 2018 SACK), segment text and FIN.
+//! ACKs, RFC 6582/6675 recovery entry, RFC 2018 SACK, RFC 8985 RACK loss detection),
+//! segment text and FIN.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::TcpSeqNumber;
 
-use super::cc::CongestionEvent;
 use super::conn::{Conn, EndReason, State};
 use super::rfc5961::{self, AckCheck, ChallengeLimiter, RstAction};
 use super::segment::Segment;
@@ -436,9 +436,16 @@ impl Conn {
     fn process_ack(&mut self, now: Instant, seg: &Segment<'_>, ctx: &mut Ctx<'_>) {
         let ack = seg.ack_number;
         let smss = seq::len32(self.smss_data());
+        let rack = self.rack_enabled();
+        let min_rtt = self.rtt.min_rtt();
         if self.sack_ok {
             for (l, r) in seg.opts.sack_iter() {
                 self.scoreboard.add(self.snd.una, self.snd.max, l, r);
+                // The same validity test as the scoreboard's (inside what we sent).
+                if rack && seq::lt(l, r) && seq::gt(r, self.snd.una) && seq::le(r, self.snd.max) {
+                    self.rack
+                        .on_sack(seq::max(l, self.snd.una), r, now, min_rtt);
+                }
             }
         }
         let new_wnd = u32::from(seg.window) << self.snd.shift;
@@ -455,6 +462,10 @@ impl Conn {
                 self.snd.nxt = ack;
             }
             self.scoreboard.advance(ack);
+            if rack {
+                self.rack.on_ack(ack, now, min_rtt);
+                self.rack_probe_ack(now, flight_before);
+            }
             let mut sampled = false;
             if let Some(sample) = seg.opts.timestamp.and_then(|(_, e)| self.ts.rtt(now, e)) {
                 // RFC 7323 Appendix G: ExpectedSamples = ceil(FlightSize / (2 * SMSS)).
@@ -511,18 +522,23 @@ impl Conn {
         {
             self.rec.dupacks += 1;
         }
-        if self.rec.recover.is_none()
+        if rack {
+            // RFC 8985 §6.2: time-based loss detection decides on recovery.
+            if self.flight() > 0 {
+                self.rack_detect(now, ctx);
+            } else {
+                self.timers.stop(TimerKind::Reorder);
+            }
+        } else if self.rec.recover.is_none()
             && self.flight() > 0
             && (self.rec.dupacks >= 3
                 || (self.sack_ok && self.scoreboard.sacked_bytes() >= 3 * smss))
         {
             // RFC 5681 §3.2 / RFC 6675 §5: enter loss recovery.
-            self.rec.recover = Some(self.snd.max);
-            self.rec.rtx_next = Some(self.snd.una);
-            self.rec.rtx_una = true;
-            let f = u64::from(self.flight());
-            self.cc.on_congestion_event(now, CongestionEvent::Loss, f);
-            ctx.stats.fast_retransmits += 1;
+            self.enter_recovery(now, ctx);
+        }
+        if rack {
+            self.arm_pto(now);
         }
         // Window update (RFC 9293 §3.10.7.4, fifth check).
         if seq::lt(self.snd.wl1, seg.seq) || (self.snd.wl1 == seg.seq && seq::le(self.snd.wl2, ack))

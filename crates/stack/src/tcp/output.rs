@@ -1,7 +1,8 @@
 //! Segment generation (RFC 9293 §3.8.6, §3.10.7): SYN/SYN-ACK with options, data under
 //! the peer window and the congestion window with Nagle and sender SWS avoidance, loss
-//! recovery retransmissions (RFC 6675 holes, RFC 6582 without SACK), ACKs with SACK blocks
-//! (RFC 2018 §4), probes, and RSTs.
+//! recovery retransmissions (RFC 8985 RACK-marked losses, RFC 6675 holes, RFC 6582
+//! without SACK), RFC 3042 limited transmit, RFC 8985 §7 tail loss probes, ACKs with SACK
+//! blocks (RFC 2018 §4), probes, and RSTs.
 
 use smoltcp::time::Instant;
 use smoltcp::wire::TcpSeqNumber;
@@ -45,6 +46,11 @@ impl Conn {
                 | State::Closing
                 | State::LastAck
         ) {
+            if self.rack.probe_due() {
+                if let Some(n) = self.send_probe(now, buf, ctx) {
+                    return Some(n);
+                }
+            }
             if let Some(n) = self.send_data(now, buf, ctx) {
                 return Some(n);
             }
@@ -155,6 +161,12 @@ impl Conn {
     /// RFC 6675 pipe: bytes believed in the network.
     fn pipe(&self) -> u32 {
         let flight = self.flight();
+        if self.rack_enabled() {
+            // RFC 8985 §6.2: what RACK marked lost and was not resent has left the network.
+            return flight
+                .saturating_sub(self.scoreboard.sacked_bytes())
+                .saturating_sub(self.rack.lost_bytes());
+        }
         let sacked = if self.sack_ok {
             self.scoreboard.sacked_bytes()
         } else {
@@ -206,11 +218,24 @@ impl Conn {
             // The first retransmission of a recovery (RFC 5681 §3.2 step 4, RFC 6675 §5
             // step 4) and NewReno's partial-ACK retransmission (RFC 6582 §3.2 step 4) go out
             // whatever the pipe: the reduced window may be below the data in flight.
-            let first_rtx = self.rec.rtx_una && self.scoreboard.covering_end(una).is_none();
+            let rack_hole = if self.rack_enabled() {
+                self.rack.first_lost()
+            } else {
+                None
+            };
+            let first_rtx = if self.rack_enabled() {
+                self.rec.rtx_una && rack_hole.is_some()
+            } else {
+                self.rec.rtx_una && self.scoreboard.covering_end(una).is_none()
+            };
             if pipe >= cwnd && !first_rtx {
                 return None;
             }
-            let hole = if first_rtx {
+            let hole = if self.rack_enabled() {
+                // RFC 8985 §6.2: retransmit what RACK marked lost, lowest first.
+                self.rec.rtx_una = false;
+                rack_hole
+            } else if first_rtx {
                 self.rec.rtx_una = false;
                 Some((una, seq::add(una, seq::len32(max_payload))))
             } else if self.sack_ok {
@@ -241,7 +266,21 @@ impl Conn {
                 }
                 self.snd.nxt = start;
             }
-            let edge = seq::min(wnd_edge, seq::add(self.snd.una, cwnd));
+            // RFC 3042 limited transmit: the first two duplicate ACKs each let one more
+            // segment of new data out beyond cwnd, so that a small window still produces
+            // the duplicates (or SACKs) that detect a loss.
+            let limited = if start == self.snd.max {
+                self.rec
+                    .dupacks
+                    .min(2)
+                    .saturating_mul(seq::len32(max_payload))
+            } else {
+                0
+            };
+            let edge = seq::min(
+                wnd_edge,
+                seq::add(self.snd.una, cwnd.saturating_add(limited)),
+            );
             let usable = u32::try_from(seq::diff(edge, start)).unwrap_or(0) as usize;
             let avail = seq::dist(data_end, start) as usize;
             (start, avail.min(max_payload).min(usable), false)
@@ -307,7 +346,93 @@ impl Conn {
         if seq::gt(end, self.snd.max) {
             self.snd.max = end;
         }
+        if self.rack_enabled() {
+            self.rack.on_send(start, end, now);
+        }
         self.arm_rto(now);
+        if self.rack_enabled() && self.rec.recover.is_none() {
+            self.arm_pto(now);
+        }
+        self.ack_sent();
+        Some(n)
+    }
+
+    /// RFC 8985 §7.3: the tail loss probe. New data if there is any and the peer's
+    /// window allows it (whatever cwnd says), else the last segment sent again; then the
+    /// RTO restarts.
+    fn send_probe(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
+        let (ts, eno) = self.base_options(now);
+        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
+            self.ooo.sack_blocks(4)
+        } else {
+            Vec::new()
+        };
+        let mut opts = OutOptions {
+            timestamp: ts,
+            sack_blocks: &sack_blocks,
+            eno,
+            ..OutOptions::default()
+        };
+        opts.fit();
+        let max_payload = self.smss().saturating_sub(opts.buffer_len()).max(1);
+        let data_end = self.data_end();
+        let fin_pending = self.fin_queued && !self.fin_acked();
+        let wnd_edge = seq::add(self.snd.una, self.snd.wnd);
+        let top = self.snd.max;
+        let avail = u32::try_from(seq::diff(data_end, top)).unwrap_or(0) as usize;
+        let usable = u32::try_from(seq::diff(wnd_edge, top)).unwrap_or(0) as usize;
+        let (start, len, fin) = if avail > 0 && usable > 0 {
+            let len = avail.min(max_payload).min(usable);
+            (top, len, fin_pending && len == avail)
+        } else if let Some((a, b)) = self.rack.last_segment() {
+            let data_top = seq::min(b, data_end);
+            let a = seq::max(a, self.snd.una);
+            let span = u32::try_from(seq::diff(data_top, a)).unwrap_or(0) as usize;
+            let len = span.min(max_payload);
+            let a = seq::sub(data_top, seq::len32(len));
+            (a, len, fin_pending && seq::gt(b, data_end))
+        } else {
+            self.rack.cancel_probe();
+            return None;
+        };
+        if len == 0 && !fin {
+            self.rack.cancel_probe();
+            return None;
+        }
+        let offset = seq::dist(start, self.buf_seq) as usize;
+        let window = self.window_field(false);
+        let (p1, p2) = self.send_buf.slices(offset, len);
+        let hdr = OutHeader {
+            seq: start,
+            ack: self.rcv.nxt,
+            flags: Flags {
+                ack: true,
+                psh: len > 0 && offset + len == self.send_buf.len(),
+                fin,
+                ..Flags::default()
+            },
+            window,
+        };
+        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (p1, p2), self.csum_partial)?;
+        let end = seq::add(start, seq::len32(len + usize::from(fin)));
+        let is_rtx = seq::lt(start, self.snd.max);
+        ctx.stats.tlp_probes += 1;
+        if is_rtx {
+            ctx.stats.retransmits += 1;
+            if let Some((pend, _)) = self.rec.rtt_probe {
+                if seq::lt(start, pend) {
+                    self.rec.rtt_probe = None;
+                }
+            }
+        } else if self.snd.nxt == start {
+            self.snd.nxt = end;
+        }
+        if seq::gt(end, self.snd.max) {
+            self.snd.max = end;
+        }
+        self.rack.on_send(start, end, now);
+        self.rack.probe_sent(self.snd.max, is_rtx);
+        self.restart_rto(now);
         self.ack_sent();
         Some(n)
     }

@@ -1,6 +1,7 @@
 //! Timer expiry handlers: RFC 6298 §5 retransmission with backoff, RFC 9293 §3.8.6.1
 //! zero-window probes, §3.8.6.3 delayed ACK, RFC 1122 §4.2.3.6 keep-alive, and the
-//! TIME-WAIT / FIN-WAIT-2 lingering.
+//! TIME-WAIT / FIN-WAIT-2 lingering, and the RFC 8985 reordering timer (§6.3) and tail
+//! loss probe timeout (§7.3).
 
 use smoltcp::time::{Duration, Instant};
 
@@ -15,7 +16,11 @@ const MAX_PERSIST: Duration = Duration::from_secs(60);
 impl Conn {
     /// Fire every timer expired at `now`.
     pub(crate) fn on_timeout(&mut self, now: Instant, ctx: &mut Ctx<'_>) {
-        let fired: Vec<TimerKind> = self.timers.expired(now).collect();
+        let mut fired: Vec<TimerKind> = self.timers.expired(now).collect();
+        // RFC 8985 §7.3: a PTO due with (or before) the RTO sends the probe instead.
+        if fired.contains(&TimerKind::Probe) && self.on_pto_timer(now) {
+            fired.retain(|k| !matches!(k, TimerKind::Retransmit | TimerKind::Probe));
+        }
         for kind in fired {
             if self.state == State::Closed {
                 return;
@@ -51,6 +56,13 @@ impl Conn {
                     self.keepalive_probes += 1;
                     self.timers.set(TimerKind::KeepAlive, now + k.interval);
                 }
+                TimerKind::Reorder => {
+                    if self.rack_enabled() && self.state.synchronized() {
+                        self.rack_detect(now, ctx);
+                    }
+                }
+                // Handled above; a probe not possible now is simply dropped.
+                TimerKind::Probe => {}
                 TimerKind::Close => match self.state {
                     // A hole in what we received means the peer has data in flight to us
                     // and is retransmitting it, possibly at a backed-off RTO as long as
@@ -110,6 +122,9 @@ impl Conn {
                 // RFC 2018 §8: after a timeout, ignore SACK information (the receiver may
                 // have reneged) and go back to SND.UNA.
                 self.scoreboard.clear();
+                self.rack.on_rto();
+                self.timers.stop(TimerKind::Probe);
+                self.timers.stop(TimerKind::Reorder);
                 self.snd.nxt = self.snd.una;
                 let t = now + self.rtt.rto();
                 self.timers.set(TimerKind::Retransmit, t);
