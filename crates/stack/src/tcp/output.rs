@@ -312,22 +312,7 @@ impl Conn {
                 return None;
             }
         }
-        let offset = seq::dist(start, self.buf_seq) as usize;
-        let window = self.window_field(false);
-        let (p1, p2) = self.send_buf.slices(offset, len);
-        let hdr = OutHeader {
-            seq: start,
-            ack: self.rcv.nxt,
-            flags: Flags {
-                ack: true,
-                psh: len > 0 && offset + len == self.send_buf.len(),
-                fin,
-                ..Flags::default()
-            },
-            window,
-        };
-        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (p1, p2), self.csum_partial)?;
-        let end = seq::add(start, seq::len32(len + usize::from(fin)));
+        let (n, end) = self.emit_text(buf, start, len, fin, &opts)?;
         if is_rtx {
             ctx.stats.retransmits += 1;
             if let Some((pend, _)) = self.rec.rtt_probe {
@@ -399,22 +384,7 @@ impl Conn {
             self.rack.cancel_probe();
             return None;
         }
-        let offset = seq::dist(start, self.buf_seq) as usize;
-        let window = self.window_field(false);
-        let (p1, p2) = self.send_buf.slices(offset, len);
-        let hdr = OutHeader {
-            seq: start,
-            ack: self.rcv.nxt,
-            flags: Flags {
-                ack: true,
-                psh: len > 0 && offset + len == self.send_buf.len(),
-                fin,
-                ..Flags::default()
-            },
-            window,
-        };
-        let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (p1, p2), self.csum_partial)?;
-        let end = seq::add(start, seq::len32(len + usize::from(fin)));
+        let (n, end) = self.emit_text(buf, start, len, fin, &opts)?;
         let is_rtx = seq::lt(start, self.snd.max);
         ctx.stats.tlp_probes += 1;
         if is_rtx {
@@ -435,6 +405,34 @@ impl Conn {
         self.restart_rto(now);
         self.ack_sent();
         Some(n)
+    }
+
+    /// One segment carrying `len` bytes of the send ring from `start` (and our FIN if
+    /// `fin`), with the current ACK and window; returns its length and its end sequence.
+    fn emit_text(
+        &mut self,
+        buf: &mut [u8],
+        start: TcpSeqNumber,
+        len: usize,
+        fin: bool,
+        opts: &OutOptions<'_>,
+    ) -> Option<(usize, TcpSeqNumber)> {
+        let offset = seq::dist(start, self.buf_seq) as usize;
+        let window = self.window_field(false);
+        let (p1, p2) = self.send_buf.slices(offset, len);
+        let hdr = OutHeader {
+            seq: start,
+            ack: self.rcv.nxt,
+            flags: Flags {
+                ack: true,
+                psh: len > 0 && offset + len == self.send_buf.len(),
+                fin,
+                ..Flags::default()
+            },
+            window,
+        };
+        let n = segment::emit_with(buf, &self.tuple, &hdr, opts, (p1, p2), self.csum_partial)?;
+        Some((n, seq::add(start, seq::len32(len + usize::from(fin)))))
     }
 
     fn send_ack(
