@@ -31,6 +31,10 @@ pub(crate) const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// RFC 9293 §3.7.1 (Linux `TCP_MSS_DEFAULT`).
 pub(crate) const RCV_MSS_MIN: u16 = 536;
 
+/// In-order segments acknowledged one by one after out-of-order text arrived or a hole was
+/// filled (Linux's quick-ACK mode allows up to 16).
+pub(crate) const QUICKACKS: u8 = 16;
+
 /// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -192,6 +196,9 @@ pub struct Conn {
     /// What a full-sized segment from the peer holds (Linux `rcv_mss`): the largest payload
     /// received in order, at least [`RCV_MSS_MIN`] and at most our own MSS.
     pub(crate) rcv_mss: u16,
+    /// In-order segments still to acknowledge at once after out-of-order text (see
+    /// [`QUICKACKS`]).
+    pub(crate) quickacks: u8,
     pub(crate) events: Vec<Event>,
     pub(crate) readable_pending: bool,
     pub(crate) writable_wanted: bool,
@@ -320,6 +327,7 @@ impl Conn {
             probe_now: false,
             unacked_bytes: 0,
             rcv_mss: RCV_MSS_MIN.min(smss),
+            quickacks: 0,
             events: Vec::new(),
             readable_pending: false,
             writable_wanted: false,

@@ -6,7 +6,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::TcpSeqNumber;
 
-use super::conn::{Conn, EndReason, State};
+use super::conn::{Conn, EndReason, State, QUICKACKS};
 use super::rfc5961::{self, AckCheck, ChallengeLimiter, RstAction};
 use super::segment::Segment;
 use super::seq;
@@ -557,6 +557,9 @@ impl Conn {
         }
     }
 
+    /// Linux quick-ACK mode (`tcp_enter_quickack_mode`): after out-of-order text, the next
+    /// in-order segments are acknowledged one by one, so the sender in loss recovery gets
+    /// its ACK clock (and SACK news) without waiting for delayed ACKs.
     fn process_text(
         &mut self,
         now: Instant,
@@ -584,6 +587,11 @@ impl Conn {
                 self.recv_buf.commit(seq::dist(nxt, self.rcv.nxt) as usize);
                 self.rcv.nxt = nxt;
                 // A hole was filled (or remains): ACK at once (RFC 5681 §4.2).
+                self.ack_now = true;
+                self.quickacks = QUICKACKS;
+            }
+            if self.quickacks > 0 {
+                self.quickacks -= 1;
                 self.ack_now = true;
             }
             // Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least
@@ -614,6 +622,7 @@ impl Conn {
                 ctx.stats.ooo_dropped += 1;
             }
             self.ack_now = true;
+            self.quickacks = QUICKACKS;
         }
     }
 
