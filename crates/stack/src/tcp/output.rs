@@ -191,13 +191,19 @@ impl Conn {
         (ts, eno)
     }
 
-    fn send_data(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
-        let (ts, eno) = self.base_options(now);
-        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
+    /// The SACK blocks our next segment reports (RFC 2018 §4; at most four, fewer if the
+    /// options do not fit).
+    fn sack_blocks(&self) -> Vec<(TcpSeqNumber, TcpSeqNumber)> {
+        if self.sack_ok && !self.ooo.is_empty() {
             self.ooo.sack_blocks(4)
         } else {
             Vec::new()
-        };
+        }
+    }
+
+    fn send_data(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
+        let (ts, eno) = self.base_options(now);
+        let sack_blocks = self.sack_blocks();
         let mut opts = OutOptions {
             timestamp: ts,
             sack_blocks: &sack_blocks,
@@ -347,11 +353,7 @@ impl Conn {
     /// RTO restarts.
     fn send_probe(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
         let (ts, eno) = self.base_options(now);
-        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
-            self.ooo.sack_blocks(4)
-        } else {
-            Vec::new()
-        };
+        let sack_blocks = self.sack_blocks();
         let mut opts = OutOptions {
             timestamp: ts,
             sack_blocks: &sack_blocks,
@@ -442,11 +444,7 @@ impl Conn {
         sq: Option<TcpSeqNumber>,
     ) -> Option<usize> {
         let (ts, eno) = self.base_options(now);
-        let sack_blocks = if self.sack_ok && !self.ooo.is_empty() {
-            self.ooo.sack_blocks(4)
-        } else {
-            Vec::new()
-        };
+        let sack_blocks = self.sack_blocks();
         let mut opts = OutOptions {
             timestamp: ts,
             sack_blocks: &sack_blocks,
