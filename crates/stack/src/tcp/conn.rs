@@ -35,6 +35,11 @@ pub(crate) const RCV_MSS_MIN: u16 = 536;
 /// filled (Linux's quick-ACK mode allows up to 16).
 pub(crate) const QUICKACKS: u8 = 16;
 
+/// Immediate ACKs owed to earlier segments of one burst, at most (see
+/// [`Conn::owed_acks`]): Linux's `TCP_FASTRETRANS_THRESH`, the number of duplicate ACKs
+/// it always sends at once for out-of-order data before it compresses SACKs.
+pub(crate) const OWED_ACKS: usize = 3;
+
 /// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -177,6 +182,13 @@ pub struct Conn {
     pub(crate) ts: Timestamps,
     pub(crate) rtt: RttEstimator,
     pub(crate) cc: Box<dyn CongestionController>,
+    /// The most bytes in flight after a transmission since `flight_peak_end` was set
+    /// (the window the congestion controller judges its use of; see
+    /// [`Conn::note_flight`]).
+    pub(crate) flight_peak: u32,
+    /// `SND.MAX` when `flight_peak` was last reset: once `SND.UNA` reaches it, that
+    /// window of data is acknowledged and the next transmission starts a new peak.
+    pub(crate) flight_peak_end: TcpSeqNumber,
     pub(crate) scoreboard: Scoreboard,
     /// RACK-TLP per-segment transmission record and state (RFC 8985).
     pub(crate) rack: Rack,
@@ -199,6 +211,13 @@ pub struct Conn {
     /// In-order segments still to acknowledge at once after out-of-order text (see
     /// [`QUICKACKS`]).
     pub(crate) quickacks: u8,
+    /// Acknowledgment numbers of immediate ACKs owed to earlier segments of the burst being
+    /// processed, oldest first (`owed_len` of them). RFC 5681 §4.2 asks for an immediate
+    /// ACK for *each* out-of-order or hole-filling segment, and Linux sends one per
+    /// segment in quick-ACK mode; segments that arrive together must not share one ACK,
+    /// or a single lost ACK leaves a sender in loss recovery with nothing but its RTO.
+    pub(crate) owed_acks: [TcpSeqNumber; OWED_ACKS],
+    pub(crate) owed_len: u8,
     pub(crate) events: Vec<Event>,
     pub(crate) readable_pending: bool,
     pub(crate) writable_wanted: bool,
@@ -316,6 +335,8 @@ impl Conn {
             },
             rtt,
             cc,
+            flight_peak: 0,
+            flight_peak_end: p.iss,
             scoreboard: Scoreboard::default(),
             rack: Rack::default(),
             rec: Recovery::default(),
@@ -328,6 +349,8 @@ impl Conn {
             unacked_bytes: 0,
             rcv_mss: RCV_MSS_MIN.min(smss),
             quickacks: 0,
+            owed_acks: [zero; OWED_ACKS],
+            owed_len: 0,
             events: Vec::new(),
             readable_pending: false,
             writable_wanted: false,
@@ -367,6 +390,20 @@ impl Conn {
     /// Bytes in flight (`SND.MAX - SND.UNA`).
     pub(crate) fn flight(&self) -> u32 {
         seq::dist(self.snd.max, self.snd.una)
+    }
+
+    /// After a transmission: remember the most data in flight over the current window
+    /// (Linux `tcp_cwnd_validate` keeps `max_packets_out` the same way). The congestion
+    /// controller grows the window only while the sender uses it, and judges that by this
+    /// peak: ACKs that arrive together each see less in flight than the one before, and
+    /// the last of a burst would otherwise find the sender idle although it filled cwnd
+    /// (RFC 7661 §4.1 measures the pipe at transmission, not on the ACK).
+    pub(crate) fn note_flight(&mut self) {
+        let f = self.flight();
+        if seq::ge(self.snd.una, self.flight_peak_end) || f > self.flight_peak {
+            self.flight_peak = f;
+            self.flight_peak_end = self.snd.max;
+        }
     }
 
     /// Our timestamp clock (RFC 7323 §5.4): milliseconds plus a keyed per-tuple offset.

@@ -500,9 +500,11 @@ impl Conn {
                     let next = self.rec.rtx_next.map_or(ack, |n| seq::max(n, ack));
                     self.rec.rtx_next = Some(next);
                 }
-                None => self
-                    .cc
-                    .on_ack(now, u64::from(acked), &self.rtt, flight_before),
+                None => {
+                    // The window's use is judged by its peak, not by what this ACK left.
+                    let used = flight_before.max(u64::from(self.flight_peak));
+                    self.cc.on_ack(now, u64::from(acked), &self.rtt, used);
+                }
             }
             self.rec.dupacks = 0;
             if self.flight() == 0 {
@@ -578,20 +580,27 @@ impl Conn {
             self.ack_now = true;
             return;
         }
+        // An immediate ACK still unsent belongs to an earlier segment of this burst.
+        let pending = self.ack_now.then_some(self.rcv.nxt);
         if sq == self.rcv.nxt {
             self.recv_buf.write_at(off, payload);
             self.recv_buf.commit(payload.len());
             self.rcv.nxt = seq::add(self.rcv.nxt, seq::len32(payload.len()));
+            let mut immediate = false;
             if !self.ooo.is_empty() {
                 let nxt = self.ooo.take_in_order(self.rcv.nxt);
                 self.recv_buf.commit(seq::dist(nxt, self.rcv.nxt) as usize);
                 self.rcv.nxt = nxt;
                 // A hole was filled (or remains): ACK at once (RFC 5681 §4.2).
-                self.ack_now = true;
+                immediate = true;
                 self.quickacks = QUICKACKS;
             }
             if self.quickacks > 0 {
                 self.quickacks -= 1;
+                immediate = true;
+            }
+            if immediate {
+                self.owe_ack(pending);
                 self.ack_now = true;
             }
             // Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least
@@ -621,8 +630,23 @@ impl Conn {
             if stored.is_err() {
                 ctx.stats.ooo_dropped += 1;
             }
+            self.owe_ack(pending);
             self.ack_now = true;
             self.quickacks = QUICKACKS;
+        }
+    }
+
+    /// The segment being processed is to be acknowledged at once. If an ACK (for an
+    /// earlier segment of the same burst, acknowledging `pending`) is still unsent, it
+    /// goes out on its own first instead of merging into this one (RFC 5681 §4.2: an ACK
+    /// for each out-of-order or hole-filling segment; Linux: one per segment in quick-ACK
+    /// mode), up to [`OWED_ACKS`](super::conn::OWED_ACKS) per burst; beyond that they
+    /// merge as before.
+    fn owe_ack(&mut self, pending: Option<TcpSeqNumber>) {
+        let Some(ack) = pending else { return };
+        if let Some(slot) = self.owed_acks.get_mut(usize::from(self.owed_len)) {
+            *slot = ack;
+            self.owed_len += 1;
         }
     }
 

@@ -38,6 +38,10 @@ impl Conn {
             }
             _ => {}
         }
+        // ACKs owed to earlier segments of a burst go first, oldest first.
+        if let Some(ack) = self.take_owed_ack() {
+            return self.send_owed_ack(now, buf, ack);
+        }
         if matches!(
             self.state,
             State::Established
@@ -340,6 +344,7 @@ impl Conn {
         if self.rack_enabled() {
             self.rack.on_send(start, end, now);
         }
+        self.note_flight();
         self.arm_rto(now);
         if self.rack_enabled() && self.rec.recover.is_none() {
             self.arm_pto(now);
@@ -404,6 +409,7 @@ impl Conn {
         }
         self.rack.on_send(start, end, now);
         self.rack.probe_sent(self.snd.max, is_rtx);
+        self.note_flight();
         self.restart_rto(now);
         self.ack_sent();
         Some(n)
@@ -468,6 +474,45 @@ impl Conn {
         let n = segment::emit_with(buf, &self.tuple, &hdr, &opts, (&[], &[]), self.csum_partial)?;
         self.ack_sent();
         Some(n)
+    }
+
+    /// The oldest ACK owed to an earlier segment of a burst, removed from the queue.
+    fn take_owed_ack(&mut self) -> Option<TcpSeqNumber> {
+        if self.owed_len == 0 {
+            return None;
+        }
+        let ack = self.owed_acks.first().copied();
+        self.owed_acks.rotate_left(1);
+        self.owed_len -= 1;
+        ack
+    }
+
+    /// An immediate ACK owed to an earlier segment of a burst (see `Conn::owed_acks`): it
+    /// acknowledges `ack`, what that segment left in order, with the SACK blocks known now
+    /// and the right edge already advertised; the ACK due for the latest segment stays
+    /// due.
+    fn send_owed_ack(&mut self, now: Instant, buf: &mut [u8], ack: TcpSeqNumber) -> Option<usize> {
+        let (ts, eno) = self.base_options(now);
+        let sack_blocks = self.sack_blocks();
+        let mut opts = OutOptions {
+            timestamp: ts,
+            sack_blocks: &sack_blocks,
+            eno,
+            ..OutOptions::default()
+        };
+        opts.fit();
+        let shift = self.rcv.shift;
+        let window = u16::try_from(seq::dist(self.rcv.adv, ack) >> shift).unwrap_or(u16::MAX);
+        let hdr = OutHeader {
+            seq: self.snd.max,
+            ack,
+            flags: Flags {
+                ack: true,
+                ..Flags::default()
+            },
+            window,
+        };
+        segment::emit_with(buf, &self.tuple, &hdr, &opts, (&[], &[]), self.csum_partial)
     }
 
     /// A RST `<SEQ=seq>` (with `<ACK=ack>` if given), no options.

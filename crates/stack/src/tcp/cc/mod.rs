@@ -46,10 +46,13 @@ pub enum CongestionEvent {
 pub trait CongestionController: Debug + Send + Sync {
     /// New data was cumulatively acknowledged outside loss recovery.
     ///
-    /// `bytes_acked` is how far `SND.UNA` advanced; `in_flight` is the number of
-    /// bytes that were outstanding *before* this ACK (RFC 5681 FlightSize). The
-    /// window only grows while the sender uses it (`in_flight` at least half of
-    /// the window, RFC 7661 spirit), so an application-limited sender keeps its window.
+    /// `bytes_acked` is how far `SND.UNA` advanced; `in_flight` is how much the sender
+    /// had outstanding: the most bytes in flight after a transmission of the current
+    /// window of data (RFC 5681 FlightSize at its peak; Linux `max_packets_out`), not
+    /// what is left before this ACK, which shrinks ACK by ACK when several arrive
+    /// together. The window only grows while the sender uses it (`in_flight` at least
+    /// half of the window, RFC 7661 spirit), so an application-limited sender keeps its
+    /// window.
     fn on_ack(&mut self, now: Instant, bytes_acked: u64, rtt: &RttEstimator, in_flight: u64);
 
     /// A congestion signal. Call once per recovery episode for
