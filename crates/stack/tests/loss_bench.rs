@@ -1,6 +1,6 @@
 //! Loss-recovery benchmark over the seeded simulator (`stack::sim`): one bulk transfer
 //! A → B (4 MiB by default, `LOSS_BENCH_BYTES`) over links with random loss in both
-//! directions, for 1 % and 5 % loss at 1 ms and 20 ms RTT, three seeds each. Prints the
+//! directions, for 1 % and 5 % loss at 1 ms and 20 ms RTT, three seeds each (`LOSS_BENCH_SEEDS`). Prints the
 //! virtual time taken and the sender's loss-recovery counters (RTO expiries, fast
 //! retransmits, tail loss probes, retransmissions), so that changes to loss recovery
 //! (RFC 8985 RACK-TLP, RFC 3042 limited transmit) can be compared run against run.
@@ -21,6 +21,14 @@ fn bench_bytes() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4 << 20)
+}
+
+/// Seeds per case (`LOSS_BENCH_SEEDS`, default 3: seeds 1..=3).
+fn bench_seeds() -> u64 {
+    std::env::var("LOSS_BENCH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 fn stack_config(addr: IpAddress, seed: u64, who: u8) -> StackConfig {
@@ -119,7 +127,9 @@ fn matrix() -> Vec<((f64, u64), Vec<Outcome>)> {
     let len = bench_bytes();
     let mut all = Vec::new();
     for &(loss, rtt) in &[(0.01, 1u64), (0.05, 1), (0.01, 20), (0.05, 20)] {
-        let runs: Vec<Outcome> = (1..=3).map(|seed| run(len, loss, rtt, seed)).collect();
+        let runs: Vec<Outcome> = (1..=bench_seeds())
+            .map(|seed| run(len, loss, rtt, seed))
+            .collect();
         let ms: Vec<u64> = runs.iter().map(|o| o.elapsed.total_millis()).collect();
         let sum = |f: fn(&Stats) -> u64| runs.iter().map(|o| f(&o.sender)).sum::<u64>();
         println!(
