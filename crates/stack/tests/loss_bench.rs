@@ -133,7 +133,7 @@ fn matrix() -> Vec<((f64, u64), Vec<Outcome>)> {
         let ms: Vec<u64> = runs.iter().map(|o| o.elapsed.total_millis()).collect();
         let sum = |f: fn(&Stats) -> u64| runs.iter().map(|o| f(&o.sender)).sum::<u64>();
         println!(
-            "loss_bench: {} KiB, loss {:>2.0} %, RTT {:>2} ms: time ms {:?} (mean {}), RTOs {}, fast rtx {}, TLPs {}, rtx segs {}",
+            "loss_bench: {} KiB, loss {:>2.0} %, RTT {:>2} ms: time ms {:?} (mean {}), RTOs {}, fast rtx {}, TLPs {}, rtx segs {}, packets in/out {}/{}",
             len >> 10,
             loss * 100.0,
             rtt,
@@ -143,6 +143,8 @@ fn matrix() -> Vec<((f64, u64), Vec<Outcome>)> {
             sum(|s| s.fast_retransmits),
             sum(|s| s.tlp_probes),
             sum(|s| s.retransmits),
+            sum(|s| s.packets_in),
+            sum(|s| s.packets_out),
         );
         all.push(((loss, rtt), runs));
     }

@@ -35,9 +35,9 @@ pub(crate) const RCV_MSS_MIN: u16 = 536;
 /// filled (Linux's quick-ACK mode allows up to 16).
 pub(crate) const QUICKACKS: u8 = 16;
 
-/// Immediate ACKs owed to earlier segments of one burst, at most (see
-/// [`Conn::owed_acks`]): Linux's `TCP_FASTRETRANS_THRESH`, the number of duplicate ACKs
-/// it always sends at once for out-of-order data before it compresses SACKs.
+/// ACKs owed to earlier segments of one burst, at most (see [`Conn::owed_acks`]), like
+/// Linux's `TCP_FASTRETRANS_THRESH`: the number of duplicate ACKs it always sends at once
+/// for out-of-order data before it compresses SACKs.
 pub(crate) const OWED_ACKS: usize = 3;
 
 /// RFC 9293 §3.3.2 connection states (LISTEN lives in the stack's listener table).
@@ -211,11 +211,12 @@ pub struct Conn {
     /// In-order segments still to acknowledge at once after out-of-order text (see
     /// [`QUICKACKS`]).
     pub(crate) quickacks: u8,
-    /// Acknowledgment numbers of immediate ACKs owed to earlier segments of the burst being
-    /// processed, oldest first (`owed_len` of them). RFC 5681 §4.2 asks for an immediate
-    /// ACK for *each* out-of-order or hole-filling segment, and Linux sends one per
-    /// segment in quick-ACK mode; segments that arrive together must not share one ACK,
-    /// or a single lost ACK leaves a sender in loss recovery with nothing but its RTO.
+    /// Acknowledgment numbers of ACKs that became due for earlier segments of the burst
+    /// being processed and were not sent before the next segment arrived, oldest first
+    /// (`owed_len` of them). RFC 5681 §4.2 asks for an immediate ACK for *each*
+    /// out-of-order or hole-filling segment, and Linux sends one per segment in quick-ACK
+    /// mode: segments that arrive together must not share one ACK, or the loss of that
+    /// ACK leaves a sender in loss recovery with nothing but its RTO.
     pub(crate) owed_acks: [TcpSeqNumber; OWED_ACKS],
     pub(crate) owed_len: u8,
     pub(crate) events: Vec<Event>,

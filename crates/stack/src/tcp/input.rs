@@ -580,27 +580,25 @@ impl Conn {
             self.ack_now = true;
             return;
         }
-        // An immediate ACK still unsent belongs to an earlier segment of this burst.
-        let pending = self.ack_now.then_some(self.rcv.nxt);
+        // An ACK already due (for an earlier segment of this burst) is not merged into
+        // this segment's: it goes out on its own first.
+        if self.ack_now {
+            self.owe_ack(self.rcv.nxt);
+        }
         if sq == self.rcv.nxt {
             self.recv_buf.write_at(off, payload);
             self.recv_buf.commit(payload.len());
             self.rcv.nxt = seq::add(self.rcv.nxt, seq::len32(payload.len()));
-            let mut immediate = false;
             if !self.ooo.is_empty() {
                 let nxt = self.ooo.take_in_order(self.rcv.nxt);
                 self.recv_buf.commit(seq::dist(nxt, self.rcv.nxt) as usize);
                 self.rcv.nxt = nxt;
                 // A hole was filled (or remains): ACK at once (RFC 5681 §4.2).
-                immediate = true;
+                self.ack_now = true;
                 self.quickacks = QUICKACKS;
             }
             if self.quickacks > 0 {
                 self.quickacks -= 1;
-                immediate = true;
-            }
-            if immediate {
-                self.owe_ack(pending);
                 self.ack_now = true;
             }
             // Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least
@@ -630,20 +628,19 @@ impl Conn {
             if stored.is_err() {
                 ctx.stats.ooo_dropped += 1;
             }
-            self.owe_ack(pending);
             self.ack_now = true;
             self.quickacks = QUICKACKS;
         }
     }
 
-    /// The segment being processed is to be acknowledged at once. If an ACK (for an
-    /// earlier segment of the same burst, acknowledging `pending`) is still unsent, it
-    /// goes out on its own first instead of merging into this one (RFC 5681 §4.2: an ACK
-    /// for each out-of-order or hole-filling segment; Linux: one per segment in quick-ACK
-    /// mode), up to [`OWED_ACKS`](super::conn::OWED_ACKS) per burst; beyond that they
-    /// merge as before.
-    fn owe_ack(&mut self, pending: Option<TcpSeqNumber>) {
-        let Some(ack) = pending else { return };
+    /// A segment arrived while an ACK acknowledging `ack` was due but not yet sent (the
+    /// segments arrived together, in one burst before the next transmission): that ACK is
+    /// owed on its own, up to [`OWED_ACKS`](super::conn::OWED_ACKS) per burst, beyond
+    /// which they merge. Processing segments one at a time, as Linux does (GRO aside),
+    /// each ACK that became due would have gone out before the next segment was read:
+    /// one per out-of-order or hole-filling segment (RFC 5681 §4.2), one per segment in
+    /// quick-ACK mode, one per second full-sized segment otherwise (RFC 9293 §3.8.6.3).
+    fn owe_ack(&mut self, ack: TcpSeqNumber) {
         if let Some(slot) = self.owed_acks.get_mut(usize::from(self.owed_len)) {
             *slot = ack;
             self.owed_len += 1;
