@@ -502,7 +502,8 @@ impl Conn {
         };
         opts.fit();
         let shift = self.rcv.shift;
-        let window = u16::try_from(seq::dist(self.rcv.adv, ack) >> shift).unwrap_or(u16::MAX);
+        let room = u32::try_from(seq::diff(self.rcv.adv, ack)).unwrap_or(0);
+        let window = u16::try_from(room >> shift).unwrap_or(u16::MAX);
         let hdr = OutHeader {
             seq: self.snd.max,
             ack,
