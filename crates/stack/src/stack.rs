@@ -281,6 +281,35 @@ impl Stack {
         remote: IpEndpoint,
         config: Option<ConnConfig>,
     ) -> Result<ConnId, ConnectError> {
+        self.open(now, local, remote, config, false)
+    }
+
+    /// [`Stack::connect`] to a 4-tuple that one of our connections may still hold in
+    /// TIME-WAIT: that connection gives way to the new incarnation (the active counterpart of
+    /// RFC 9293 §3.10.7.4's reopening by a new SYN, RFC 1122 §4.2.2.13 and RFC 6191). Safe
+    /// under the same conditions: the new ISS lies beyond every sequence number the old
+    /// incarnation used, and timestamps were on, so that our TSvals (a per-4-tuple offset on
+    /// a millisecond clock, RFC 7323 §5.4) grow across the incarnations and PAWS
+    /// (RFC 7323 §5) tells the old incarnation's duplicates from the new one's segments.
+    /// Any other occupant of the 4-tuple is [`ConnectError::InUse`].
+    pub fn connect_reopening(
+        &mut self,
+        now: Instant,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        config: Option<ConnConfig>,
+    ) -> Result<ConnId, ConnectError> {
+        self.open(now, local, remote, config, true)
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        config: Option<ConnConfig>,
+        reopen_time_wait: bool,
+    ) -> Result<ConnId, ConnectError> {
         if local.addr.version() != remote.addr.version() || remote.port == 0 {
             return Err(ConnectError::InvalidAddress);
         }
@@ -312,15 +341,22 @@ impl Stack {
             local.port = found.ok_or(ConnectError::InUse)?;
         }
         let tuple = Tuple { local, remote };
-        if self.by_tuple.contains_key(&tuple) {
-            return Err(ConnectError::InUse);
+        let mut iss = None;
+        if let Some(&old) = self.by_tuple.get(&tuple) {
+            let reusable = self
+                .conn(old)
+                .is_some_and(|c| c.state == State::TimeWait && c.ts.enabled);
+            if !(reopen_time_wait && reusable) {
+                return Err(ConnectError::InUse);
+            }
+            iss = self.end_time_wait(now, old);
         }
         let cfg = config.unwrap_or_else(|| self.config.conn.clone());
         let eno = cfg
             .eno
             .as_ref()
             .map(|e| EnoHook::active(e, &cfg.eno_hooks, tuple.local, tuple.remote));
-        let mut conn = self.new_conn(now, tuple, cfg, false, None);
+        let mut conn = self.new_conn(now, tuple, cfg, false, iss);
         conn.eno = eno;
         conn.state = State::SynSent;
         let id = self.insert(conn);
@@ -555,24 +591,14 @@ impl Stack {
                 // sequence number (or newer timestamp) reopens the 4-tuple.
                 Some(c) if c.state == State::TimeWait && seg.syn && !seg.ack && !seg.rst => {
                     let newer_ts = seg.opts.timestamp.is_some_and(|(v, _)| c.ts.is_newer(v));
-                    if seq::gt(seg.seq, c.rcv.nxt) || newer_ts {
-                        Some(seq::add(c.snd.max, 128 * 1024))
-                    } else {
-                        None
-                    }
+                    seq::gt(seg.seq, c.rcv.nxt) || newer_ts
                 }
-                _ => None,
+                _ => false,
             };
-            match reuse {
-                Some(iss) => {
-                    if let Some(c) = self.conn_mut(id) {
-                        c.finish(EndReason::Closed);
-                    }
-                    self.after(now, id);
-                    self.release(id);
-                    iss_override = Some(iss);
-                }
-                None => {
+            if reuse {
+                iss_override = self.end_time_wait(now, id);
+            } else {
+                {
                     if let Some(slot) = self.slots.get_mut(id.index as usize) {
                         if let Some(c) = slot.conn.as_deref_mut() {
                             if !seg.payload.is_empty() && c.recv_buf.allocated() == 0 {
@@ -962,6 +988,18 @@ impl Stack {
         } else {
             true
         }
+    }
+
+    /// End TIME-WAIT connection `id` so that a new incarnation can take its 4-tuple; returns
+    /// the new incarnation's ISS, beyond every sequence number the old one used
+    /// (RFC 1122 §4.2.2.13 (1), RFC 6191 §2).
+    fn end_time_wait(&mut self, now: Instant, id: ConnId) -> Option<TcpSeqNumber> {
+        let c = self.conn_mut(id)?;
+        let iss = seq::add(c.snd.max, 128 * 1024);
+        c.finish(EndReason::Closed);
+        self.after(now, id);
+        self.release(id);
+        Some(iss)
     }
 
     /// Free the slot of an ended connection.

@@ -448,6 +448,103 @@ fn rfc9293_time_wait_reused_by_newer_syn() {
     // An old-sequence SYN in TIME-WAIT would not have reopened it; see the next test.
 }
 
+/// Active open, then our close first, the peer's FIN: TIME-WAIT. Timestamps on if `ts`.
+/// Returns (dialogue, id, our FIN's sequence number, the TSval of our last ACK).
+fn active_close_to_time_wait(ts: bool) -> (Dialogue, ConnId, u32, Option<u32>) {
+    let mut d = Dialogue::new(config(), ep(v4(1), 40000), ep(v4(2), 80));
+    let now = d.now;
+    let id = d.stack.connect(now, d.local, d.remote, None).unwrap();
+    let syn = d.recv_one();
+    let o = Opts {
+        ts: ts.then(|| (777, syn.ts.unwrap().0)),
+        ..syn_opts()
+    };
+    d.send(SYNACK, PEER_ISN, syn.seq.wrapping_add(1), 65535, &o, &[]);
+    d.recv_one();
+    d.at(d.now + Duration::from_millis(10));
+    let now = d.now;
+    d.stack.close(now, id);
+    let fin = d.recv_one();
+    assert!(fin.fin);
+    let o = Opts {
+        ts: ts.then(|| (778, fin.ts.unwrap().0)),
+        ..Opts::default()
+    };
+    let (rseq, fin_end) = (PEER_ISN.wrapping_add(1), fin.seq.wrapping_add(1));
+    d.send(FINACK, rseq, fin_end, 1000, &o, &[]);
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, rseq.wrapping_add(1));
+    assert_eq!(d.stack.state(id), Some(State::TimeWait));
+    (d, id, fin.seq, ack.ts.map(|t| t.0))
+}
+
+/// RFC 1122 §4.2.2.13 / RFC 6191, active side: `connect` leaves our own TIME-WAIT alone,
+/// `connect_reopening` ends it and opens the 4-tuple again at once, with an ISS beyond every
+/// sequence number of the old incarnation and a TSval not older than its last one. (The
+/// relay's inbound inner leg needs this: it closes first, so it sits in TIME-WAIT while its
+/// client may already open the same 4-tuple again.)
+#[test]
+fn rfc6191_connect_reopening_ends_own_time_wait() {
+    let (mut d, id, fin_seq, last_ts) = active_close_to_time_wait(true);
+    d.at(d.now + Duration::from_millis(3));
+    let (now, local, remote) = (d.now, d.local, d.remote);
+    assert_eq!(
+        d.stack.connect(now, local, remote, None).err(),
+        Some(stack::ConnectError::InUse)
+    );
+    d.recv_none();
+    let id2 = d.stack.connect_reopening(now, local, remote, None).unwrap();
+    assert_eq!(d.stack.state(id), None, "old incarnation gone");
+    assert_eq!(d.stack.state(id2), Some(State::SynSent));
+    let syn = d.recv_one();
+    assert!(syn.syn && !syn.ackf && !syn.rst);
+    let ahead = syn.seq.wrapping_sub(fin_seq.wrapping_add(1));
+    assert!(
+        (65536..1 << 31).contains(&ahead),
+        "new ISS {:#x} beyond the old FIN {fin_seq:#x}",
+        syn.seq
+    );
+    let tsval = syn.ts.unwrap().0;
+    assert!(
+        (tsval.wrapping_sub(last_ts.unwrap()) as i32) > 0,
+        "TSval grows across incarnations"
+    );
+    // The new incarnation completes its handshake.
+    let o = Opts {
+        ts: Some((900, tsval)),
+        ..syn_opts()
+    };
+    let peer_isn = PEER_ISN.wrapping_add(1_000_000);
+    d.send(SYNACK, peer_isn, syn.seq.wrapping_add(1), 65535, &o, &[]);
+    let ack = d.recv_one();
+    assert_eq!(ack.ack, peer_isn.wrapping_add(1));
+    assert_eq!(d.stack.state(id2), Some(State::Established));
+}
+
+/// Without timestamps PAWS cannot protect a reopened 4-tuple: TIME-WAIT stays, and so does
+/// a live connection.
+#[test]
+fn rfc6191_connect_reopening_needs_timestamps_and_time_wait() {
+    let (mut d, id, _, _) = active_close_to_time_wait(false);
+    let (now, local, remote) = (d.now, d.local, d.remote);
+    assert_eq!(
+        d.stack.connect_reopening(now, local, remote, None).err(),
+        Some(stack::ConnectError::InUse)
+    );
+    assert_eq!(d.stack.state(id), Some(State::TimeWait));
+    d.recv_none();
+    let mut d = Dialogue::new(config(), ep(v4(1), 40000), ep(v4(2), 80));
+    let now = d.now;
+    let id = d.stack.connect(now, d.local, d.remote, None).unwrap();
+    d.recv_one();
+    let (local, remote) = (d.local, d.remote);
+    assert_eq!(
+        d.stack.connect_reopening(now, local, remote, None).err(),
+        Some(stack::ConnectError::InUse)
+    );
+    assert_eq!(d.stack.state(id), Some(State::SynSent));
+}
+
 #[test]
 fn rfc9293_zero_window_probe() {
     let (mut d, id, rseq, sseq) = established();
