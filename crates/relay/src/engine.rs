@@ -609,12 +609,27 @@ impl Engine {
     /// A client's SYN on a fronted port, held: connect to the service first, from the
     /// client's own address and port, so that a refusal or timeout of the service reaches
     /// the client as such.
+    ///
+    /// The inner leg mirrors the client's 4-tuple, and closes first whenever the client
+    /// does, so it sits in TIME-WAIT after most connections while the outer leg (the passive
+    /// closer) is gone. A client may then legitimately open that 4-tuple again (its own
+    /// TIME-WAIT is over, was ended by a RST as RFC 9293 §3.10.7.4 says, or it closed
+    /// second): the new SYN reached us, so its previous incarnation is over on the outer leg
+    /// too, and the inner leg's TIME-WAIT gives way (RFC 1122 §4.2.2.13, RFC 6191) instead of
+    /// refusing the client.
     fn on_front_syn(&mut self, now: Instant, id: ConnId, local: IpEndpoint, remote: IpEndpoint) {
         let service = IpEndpoint::new(self.config.kernel_addr(&local.addr), local.port);
         let inner_cfg = self.inner_cfg.clone();
-        let Ok(inner) = self.stack.connect(now, remote, service, Some(inner_cfg)) else {
-            self.stack.refuse(now, id);
-            return;
+        let inner = self
+            .stack
+            .connect_reopening(now, remote, service, Some(inner_cfg));
+        let inner = match inner {
+            Ok(inner) => inner,
+            Err(e) => {
+                tracing::debug!(client = %remote, service = %service, error = ?e, "inbound connection refused: no inner connection");
+                self.stack.refuse(now, id);
+                return;
+            }
         };
         let pid = self.next_pair;
         self.next_pair += 1;
