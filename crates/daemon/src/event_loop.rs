@@ -82,10 +82,9 @@ pub fn run<E: Engine>(
             }
             return Err(loop_err("poll")(e));
         }
-        let now = clock.now();
         for ev in events.iter() {
             match ev.token() {
-                TUN => io.read(engine, now),
+                TUN => io.read(engine, clock),
                 SIGNALS => {
                     if let Some(sig) = signals.pending().next() {
                         return Ok((sig, io.stats));
@@ -95,6 +94,8 @@ pub fn run<E: Engine>(
                 _ => {}
             }
         }
+        // Read again: draining the TUN device may have taken a while.
+        let now = clock.now();
         if engine.next_deadline().is_some_and(|d| d <= now) {
             engine.handle_timeout(now);
         }
@@ -112,8 +113,15 @@ struct Io<'a> {
 }
 
 impl Io<'_> {
-    /// Reads until `WouldBlock`, draining the engine's output every few reads.
-    fn read<E: Engine>(&mut self, engine: &mut E, now: Instant) {
+    /// Reads until `WouldBlock`, draining the engine's output (and firing its due timers)
+    /// every few reads.
+    ///
+    /// The clock is read for every batch: under load this loop runs for hundreds of
+    /// milliseconds, and an engine time frozen at the wakeup made every segment sent
+    /// meanwhile carry a stale time (TSval, RTT samples, timers), so that the next wakeup
+    /// found PTOs and RTOs long due that had been armed only milliseconds before: spurious
+    /// retransmissions (docs/BENCHMARKS.md, "Refused connections under parallel load").
+    fn read<E: Engine>(&mut self, engine: &mut E, clock: &Clock) {
         let mut errors = 0;
         loop {
             for _ in 0..READS_PER_DRAIN {
@@ -123,6 +131,7 @@ impl Io<'_> {
                 {
                     Ok(_) => {
                         errors = 0;
+                        let now = clock.now();
                         for packet in self.rx.packets() {
                             engine.handle_packet(now, packet);
                         }
@@ -143,6 +152,10 @@ impl Io<'_> {
                         }
                     }
                 }
+            }
+            let now = clock.now();
+            if engine.next_deadline().is_some_and(|d| d <= now) {
+                engine.handle_timeout(now);
             }
             self.transmit(engine, now);
         }
