@@ -127,6 +127,11 @@ pub struct Config {
     /// timed out, so that its own SYN retransmissions do not start a new attempt and the
     /// application times out as it would without us (default 60 s).
     pub hold_after_timeout: stack::Duration,
+    /// TCP checksum offload of the stack, for a TUN device with a virtio-net header
+    /// (`IFF_VNET_HDR`): received segments are not verified (the driver checks those the
+    /// kernel did not vouch for) and sent ones carry only the pseudo-header sum for the
+    /// kernel to complete (default off: every checksum computed and verified here).
+    pub checksum_offload: stack::ChecksumOffload,
 }
 
 impl Default for Config {
@@ -151,6 +156,7 @@ impl Default for Config {
             buffer: 256 * 1024,
             max_pairs: 131_072,
             hold_after_timeout: stack::Duration::from_secs(60),
+            checksum_offload: stack::ChecksumOffload::default(),
         }
     }
 }

@@ -133,6 +133,7 @@ impl Engine {
             stack_seed,
         );
         sc.mtu = config.mtu;
+        sc.checksum_offload = config.checksum_offload;
         sc.max_connections = config.max_pairs.saturating_mul(4);
         // Outer legs leave from the stack address, which is ours alone (the kernel
         // masquerades it): twice the IANA range per destination, so bursts of short
@@ -952,5 +953,25 @@ mod tests {
         assert!(default.stack().config().max_connections >= 4 * 100_000);
         // Outer legs: 32 768 source ports per destination.
         assert_eq!(default.stack().config().ephemeral_ports, 32768..=65535);
+    }
+
+    /// The daemon turns checksum offload on for a TUN device with a virtio-net header: the
+    /// setting must reach the stack (off by default).
+    #[test]
+    fn checksum_offload_reaches_the_stack() {
+        let on = stack::ChecksumOffload {
+            rx_trusted: true,
+            tx_partial: true,
+        };
+        let engine = Engine::new(Config {
+            checksum_offload: on,
+            ..Config::default()
+        });
+        assert_eq!(engine.stack().config().checksum_offload, on);
+        let default = Engine::new(Config::default());
+        assert_eq!(
+            default.stack().config().checksum_offload,
+            stack::ChecksumOffload::default()
+        );
     }
 }

@@ -44,6 +44,6 @@ mod unreach;
 pub use config::{Cidr, CidrError, Config, Policy, Route};
 pub use engine::{Engine, RelayStats};
 pub use pair::{Direction, PairState};
-pub use stack::{Duration, Instant, IpAddress, IpEndpoint};
+pub use stack::{ChecksumOffload, Duration, Instant, IpAddress, IpEndpoint};
 pub use status::{cipher_name, tep_name, ConnStatus, SESSID_LEN};
 pub use tcpcrypt::{Cipher, Tep};
