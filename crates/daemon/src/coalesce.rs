@@ -204,6 +204,8 @@ pub struct TxBatch {
     coalesce: bool,
     /// The newest super-packet still open: the engine writes the next packet at its end.
     tail: Option<usize>,
+    /// The engine leaves TCP checksums partial: every TCP write gets `NEEDS_CSUM`.
+    partial: bool,
 }
 
 impl std::fmt::Debug for TxBatch {
@@ -254,7 +256,16 @@ impl TxBatch {
             mtu,
             coalesce,
             tail: None,
+            partial: false,
         }
+    }
+
+    /// Whether the engine's TCP segments carry only the pseudo-header sum in their
+    /// checksum field (its stack's `tx_partial`): then every TCP packet, not only a
+    /// super-packet, is written with `NEEDS_CSUM` for the kernel to complete. Only for a
+    /// batch with `coalesce` (written with virtio-net headers); off by default.
+    pub fn set_partial_checksums(&mut self, partial: bool) {
+        self.partial = partial && self.coalesce;
     }
 
     /// Number of writes queued.
@@ -471,6 +482,7 @@ impl TxBatch {
     /// completes) and returns them in order.
     pub fn finish(&mut self) -> impl Iterator<Item = Write<'_>> {
         let count = self.count;
+        let partial = self.partial;
         for ((buf, open), len) in self
             .bufs
             .iter_mut()
@@ -483,6 +495,11 @@ impl TxBatch {
             };
             let hdr = match open {
                 Some(o) if o.segs > 1 => finish_super(buf, o),
+                Some(o) if partial => needs_csum(o.iph_len),
+                None if partial => buf
+                    .get(HDR_LEN..)
+                    .and_then(tcp_header_start)
+                    .map_or_else(VirtioHdr::default, needs_csum),
                 _ => VirtioHdr::default(),
             };
             hdr.encode(buf);
@@ -546,6 +563,30 @@ fn finish_super(buf: &mut [u8], o: &Open) -> VirtioHdr {
         gso_size: o.gso_size as u16,
         csum_start: o.iph_len as u16,
         csum_offset: 16,
+    }
+}
+
+/// The header of one TCP packet whose checksum field holds the pseudo-header sum.
+fn needs_csum(iph_len: usize) -> VirtioHdr {
+    VirtioHdr {
+        flags: NEEDS_CSUM,
+        csum_start: iph_len as u16,
+        csum_offset: 16,
+        ..VirtioHdr::default()
+    }
+}
+
+/// Where the TCP header of `p` starts, if `p` is TCP over IPv4 (not a fragment) or over
+/// IPv6 without extension headers.
+fn tcp_header_start(p: &[u8]) -> Option<usize> {
+    match p.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(p.first()? & 0x0f) * 4;
+            let frag = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x3fff;
+            (*p.get(9)? == 6 && ihl >= 20 && frag == 0 && p.len() >= ihl + 20).then_some(ihl)
+        }
+        6 => (*p.get(6)? == 6 && p.len() >= 60).then_some(40),
+        _ => None,
     }
 }
 
@@ -705,6 +746,42 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert!(writes(&mut b).iter().all(|(_, s)| *s == 1));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn partial_checksums_mark_every_tcp_write() {
+        let mut b = TxBatch::new(1500, true);
+        b.set_partial_checksums(true);
+        let mut udp = seg4(0, 0, 0, &[1; 30], &[]);
+        udp[9] = 17;
+        assert!(push(&mut b, &seg4(1, 9, 0x10, &[], &[]))); // pure ACK
+        assert!(push(&mut b, &udp));
+        assert!(push(&mut b, &seg4(0, 7, 0x18, &[1; 100], &[]))); // one data segment
+        assert!(push(&mut b, &seg4(1, 0, 0x14, &[], &[]))); // RST
+        let w = writes(&mut b);
+        let hdrs: Vec<VirtioHdr> = w
+            .iter()
+            .map(|(buf, _)| VirtioHdr::decode(buf).unwrap())
+            .collect();
+        let tcp = VirtioHdr {
+            flags: NEEDS_CSUM,
+            csum_start: 20,
+            csum_offset: 16,
+            ..VirtioHdr::default()
+        };
+        assert_eq!(hdrs, vec![tcp, VirtioHdr::default(), tcp, tcp]);
+        // Without partial checksums (the default), single packets get an empty header.
+        let mut b = TxBatch::new(1500, true);
+        assert!(push(&mut b, &seg4(1, 9, 0x10, &[], &[])));
+        assert!(push(&mut b, &seg4(0, 7, 0x18, &[1; 100], &[])));
+        let w = writes(&mut b);
+        assert!(w
+            .iter()
+            .all(|(buf, _)| VirtioHdr::decode(buf) == Some(VirtioHdr::default())));
+        // A batch without virtio-net headers never marks anything.
+        let mut b = TxBatch::new(1500, false);
+        b.set_partial_checksums(true);
+        assert!(!b.partial);
     }
 
     #[test]

@@ -81,10 +81,16 @@ pub fn configure<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Option<Con
 pub fn run(config: &Config) -> Result<(), DaemonError> {
     // Installed first, so a signal during setup is not lost and still leads to teardown.
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(DaemonError::Signals)?;
-    let relay_config = relay_engine::relay_config(config)?;
+    let mut relay_config = relay_engine::relay_config(config)?;
     preflight::check(&config.tun.name, &config.control)?;
     let tun = Tun::open(&config.tun.name, config.tun.mtu, config.tun.offload)?;
     let mut plumbing = plumbing::setup(config)?;
+    // With a virtio-net header the kernel vouches for (or the daemon checks) every TCP
+    // checksum it hands over and completes those the daemon writes (crate::rx_offload).
+    relay_config.checksum_offload = relay::ChecksumOffload {
+        rx_trusted: tun.offload(),
+        tx_partial: tun.offload(),
+    };
     let mut engine = relay::Engine::new(relay_config);
     let mut control = ControlServer::bind(&config.control)?;
     tracing::info!(

@@ -36,6 +36,13 @@ pub trait Engine {
     /// Every connection, as the applications see them.
     fn status(&self) -> Vec<ConnStatus>;
 
+    /// Whether the TCP segments from [`Engine::poll_transmit`] carry only the pseudo-header
+    /// sum in their checksum field, for the kernel to complete (checksum offload through a
+    /// virtio-net header). Default: no, every checksum is complete.
+    fn tcp_checksums_partial(&self) -> bool {
+        false
+    }
+
     /// The session ID of the connection an application sees as `local` ↔ `remote`; `None`
     /// if there is no such connection or it is not encrypted.
     fn sessid(&self, local: SocketAddr, remote: SocketAddr) -> Option<[u8; SESSID_LEN]>;

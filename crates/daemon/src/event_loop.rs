@@ -67,11 +67,13 @@ pub fn run<E: Engine>(
         .register(registry, CONTROL, FIRST_CLIENT)
         .map_err(loop_err("register control socket"))?;
     let mut events = Events::with_capacity(256);
+    let mut tx = TxBatch::new(tun.mtu(), tun.offload());
+    tx.set_partial_checksums(engine.tcp_checksums_partial());
     let mut io = Io {
         tun,
         legs,
         rx: RxBatch::new(tun.mtu()),
-        tx: TxBatch::new(tun.mtu(), tun.offload()),
+        tx,
         stats: TunIo::default(),
     };
     loop {

@@ -22,5 +22,6 @@ pub mod engine;
 pub mod event_loop;
 pub mod plumbing;
 pub mod relay_engine;
+pub mod rx_offload;
 pub mod tun;
 pub mod tun_hdr;

@@ -127,6 +127,10 @@ impl Engine for relay::Engine {
         relay::Engine::handle_timeout(self, now);
     }
 
+    fn tcp_checksums_partial(&self) -> bool {
+        self.config().checksum_offload.tx_partial
+    }
+
     fn status(&self) -> Vec<ConnStatus> {
         relay::Engine::status(self)
             .iter()

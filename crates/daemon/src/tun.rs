@@ -15,6 +15,9 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use tun_rs::{DeviceBuilder, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use crate::rx_offload::{self, Rx};
+use crate::tun_hdr::{VirtioHdr, HDR_LEN};
+
 pub use crate::coalesce::TxBatch;
 use crate::control::proto::{LegIo, TunIo};
 use crate::plumbing::preflight::EnvError;
@@ -85,13 +88,20 @@ pub struct Tun {
 /// Largest read from the device: a 64 KB super-packet plus the virtio-net header.
 const MAX_READ: usize = 65_535 + VIRTIO_NET_HDR_LEN;
 
-/// Buffers for one batched read: the raw read and the packets it splits into. Allocated once;
-/// a read allocates nothing.
+/// Hand TCP super-packets to the engine whole (else they are split into MTU-sized packets
+/// as any other GSO read).
+const SUPER_PACKETS_WHOLE: bool = false;
+
+/// Buffers for one read: the raw read (virtio-net header and packet), and the packets a
+/// GSO read other than a TCP super-packet is split into. Allocated once; a read allocates
+/// nothing.
 pub struct RxBatch {
     raw: Vec<u8>,
     bufs: Vec<Vec<u8>>,
     sizes: Vec<usize>,
     count: usize,
+    /// The last read is one packet (or TCP super-packet), in `raw` at this range.
+    whole: Option<(usize, usize)>,
 }
 
 impl RxBatch {
@@ -106,16 +116,21 @@ impl RxBatch {
                 .collect(),
             sizes: vec![0; IDEAL_BATCH_SIZE],
             count: 0,
+            whole: None,
         }
     }
 
     /// The packets of the last read.
     pub fn packets(&self) -> impl Iterator<Item = &[u8]> {
-        self.bufs
-            .iter()
-            .zip(&self.sizes)
-            .take(self.count)
-            .map(|(b, &n)| b.get(..n).unwrap_or_default())
+        let whole = self.whole.and_then(|(a, b)| self.raw.get(a..b));
+        let split = if whole.is_some() { 0 } else { self.count };
+        whole.into_iter().chain(
+            self.bufs
+                .iter()
+                .zip(&self.sizes)
+                .take(split)
+                .map(|(b, &n)| b.get(..n).unwrap_or_default()),
+        )
     }
 }
 
@@ -162,10 +177,12 @@ impl Tun {
         self.dev.tcp_gso()
     }
 
-    /// Reads one packet, or one super-packet split into several, into `batch`; returns how
-    /// many, counted in `io` under the leg `legs` gives the first. `WouldBlock` when none is
-    /// queued. An `InvalidData`-like error means one malformed read was consumed and
-    /// dropped: the caller may go on reading.
+    /// Reads one packet or super-packet into `batch` (see crate::rx_offload for what is
+    /// done with the virtio-net header); returns how many packets the engine gets from it,
+    /// counted in `io` under the leg of the first (with the wire packets they stand for).
+    /// `WouldBlock` when none is queued. An `InvalidData` error means one malformed read
+    /// (or a TCP segment with a wrong checksum) was consumed and dropped: the caller may go
+    /// on reading.
     pub fn recv_batch(
         &self,
         batch: &mut RxBatch,
@@ -173,18 +190,64 @@ impl Tun {
         io: &mut TunIo,
     ) -> io::Result<usize> {
         batch.count = 0;
-        let n = self
-            .dev
-            .recv_multiple(&mut batch.raw, &mut batch.bufs, &mut batch.sizes, 0)?;
-        batch.count = n.min(batch.bufs.len());
+        batch.whole = None;
+        let n = self.dev.recv(&mut batch.raw)?;
+        let segments = if self.dev.tcp_gso() {
+            self.prepare(batch, n)?
+        } else {
+            batch.whole = Some((0, n));
+            batch.count = 1;
+            1
+        };
         if let Some(first) = batch.packets().next() {
-            let bytes: usize = batch.sizes.iter().take(batch.count).sum();
+            let bytes: usize = match batch.whole {
+                Some((a, b)) => b - a,
+                None => batch.sizes.iter().take(batch.count).sum(),
+            };
             let leg = legs.of(io, first);
             leg.reads += 1;
-            leg.read_packets += batch.count as u64;
+            leg.read_packets += segments;
             leg.read_bytes += bytes as u64;
         }
         Ok(batch.count)
+    }
+
+    /// The virtio-net header of a read of `n` bytes in `batch.raw`: the packet whole, or
+    /// split. Returns the wire packets it stands for.
+    fn prepare(&self, batch: &mut RxBatch, n: usize) -> io::Result<u64> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+        let hdr = batch
+            .raw
+            .get(..n)
+            .filter(|_| n > HDR_LEN)
+            .and_then(VirtioHdr::decode)
+            .ok_or_else(|| invalid("read shorter than the virtio-net header"))?;
+        let packet = batch
+            .raw
+            .get_mut(HDR_LEN..n)
+            .ok_or_else(|| invalid("read longer than the buffer"))?;
+        match rx_offload::prepare(&hdr, packet) {
+            Rx::Whole { segments } if segments == 1 || SUPER_PACKETS_WHOLE => {
+                batch.whole = Some((HDR_LEN, n));
+                batch.count = 1;
+                Ok(segments)
+            }
+            Rx::Drop => Err(invalid("malformed packet or wrong TCP checksum dropped")),
+            Rx::Whole { .. } | Rx::Split => {
+                let theirs = tun_rs::VirtioNetHdr {
+                    flags: hdr.flags,
+                    gso_type: hdr.gso_type,
+                    hdr_len: hdr.hdr_len,
+                    gso_size: hdr.gso_size,
+                    csum_start: hdr.csum_start,
+                    csum_offset: hdr.csum_offset,
+                };
+                let v6 = packet.first().map(|b| b >> 4) == Some(6);
+                let count = split(theirs, packet, &mut batch.bufs, &mut batch.sizes, v6)?;
+                batch.count = count.min(batch.bufs.len());
+                Ok(batch.count as u64)
+            }
+        }
     }
 
     /// Writes every packet and super-packet of `batch` (one `write(2)` each) and empties it;
@@ -218,6 +281,29 @@ impl Tun {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Splits a GSO packet into MTU-sized packets with tun-rs (which completes each one's
+/// checksum); the header length is taken from the packet itself, as tun-rs does (the
+/// kernel's `hdr_len` may span the whole first segment on the forwarding path).
+fn split(
+    mut hdr: tun_rs::VirtioNetHdr,
+    packet: &mut [u8],
+    bufs: &mut [Vec<u8>],
+    sizes: &mut [usize],
+    v6: bool,
+) -> io::Result<usize> {
+    let start = usize::from(hdr.csum_start);
+    let l4 = if hdr.gso_type & 0x7f == tun_rs::VIRTIO_NET_HDR_GSO_UDP_L4 {
+        8
+    } else {
+        packet
+            .get(start + 12)
+            .map(|b| usize::from(b >> 4) * 4)
+            .unwrap_or(0)
+    };
+    hdr.hdr_len = u16::try_from(start + l4).unwrap_or(u16::MAX);
+    tun_rs::gso_split(packet, hdr, bufs, sizes, 0, v6)
 }
 
 impl std::fmt::Debug for Tun {
