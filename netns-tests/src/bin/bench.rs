@@ -16,7 +16,9 @@
 //! Flags: `--secs N` (iperf3 -t, default 5), `--hold 10000,50000` (`--hold 0` skips),
 //! `--perf` (perf profiles of both daemons during the AES-128-GCM run, into the target
 //! dir), `--no-build`, `--no-write`, `--out FILE`, `--budget-min N` (default 25),
-//! `--only tput,pump,conns,ttfb,hold,wire` (a subset of the sections; for trials).
+//! `--only tput,pump,conns,ttfb,hold,wire` (a subset of the sections; for trials),
+//! `--daemon PATH` (run this `tcpcryptd` binary instead of the one built, e.g. an older
+//! build for an A/B comparison under the same load).
 //!
 //! Everything lives in namespaces named `tcx<pid>...`, removed on exit, on error and on
 //! SIGINT/SIGTERM. The same binary provides the worker modes it runs inside the namespaces
@@ -50,10 +52,11 @@ struct Opts {
     out: PathBuf,
     budget: Duration,
     only: Option<Vec<String>>,
+    daemon: Option<PathBuf>,
 }
 
 const USAGE: &str = "bench [--secs N] [--hold N,N|0] [--perf] [--no-build] [--no-write] \
-[--out FILE] [--budget-min N] [--only tput,pump,conns,ttfb,hold,wire]";
+[--out FILE] [--budget-min N] [--only tput,pump,conns,ttfb,hold,wire] [--daemon PATH]";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -71,6 +74,7 @@ fn parse_opts(args: &[String]) -> Option<Opts> {
         out: workspace_root().join("docs/BENCHMARKS.md"),
         budget: Duration::from_secs(25 * 60),
         only: None,
+        daemon: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -92,6 +96,7 @@ fn parse_opts(args: &[String]) -> Option<Opts> {
             "--no-build" => o.build = false,
             "--no-write" => o.write = false,
             "--out" => o.out = PathBuf::from(it.next()?),
+            "--daemon" => o.daemon = Some(PathBuf::from(it.next()?)),
             "--budget-min" => o.budget = Duration::from_secs(60 * it.next()?.parse::<u64>().ok()?),
             _ => return None,
         }
@@ -205,7 +210,7 @@ fn orchestrate(o: &Opts) -> Result<(), BenchError> {
         build(&dir)?;
     }
     let bins = Bins {
-        daemon: dir.join("tcpcryptd"),
+        daemon: o.daemon.clone().unwrap_or_else(|| dir.join("tcpcryptd")),
         linkemu: dir.join("linkemu"),
         bench: exe.clone(),
     };
