@@ -4,10 +4,10 @@
 //! With offloads on (`tun.offload`, the default) the device carries a virtio-net header
 //! (`IFF_VNET_HDR`) and announces TSO/GSO and checksum offload to the kernel, the way
 //! wireguard-go's TUN does: one read returns a TCP super-packet of up to 64 KB that
-//! [`Tun::recv_batch`] splits into MTU-sized packets (with their checksums completed), and
-//! [`Tun::send_batch`] writes the super-packets [`TxBatch`] coalesced (crate::coalesce),
-//! which the kernel segments again. The engine only ever sees ordinary packets of at most
-//! the MTU.
+//! [`Tun::recv_batch`] hands to the engine whole, as one large segment (crate::rx_offload;
+//! other GSO reads are split into MTU-sized packets), and [`Tun::send_batch`] writes the
+//! super-packets [`TxBatch`] coalesced (crate::coalesce), which the kernel segments again.
+//! TCP checksums are left to the kernel both ways.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -87,10 +87,6 @@ pub struct Tun {
 
 /// Largest read from the device: a 64 KB super-packet plus the virtio-net header.
 const MAX_READ: usize = 65_535 + VIRTIO_NET_HDR_LEN;
-
-/// Hand TCP super-packets to the engine whole (else they are split into MTU-sized packets
-/// as any other GSO read).
-const SUPER_PACKETS_WHOLE: bool = false;
 
 /// Buffers for one read: the raw read (virtio-net header and packet), and the packets a
 /// GSO read other than a TCP super-packet is split into. Allocated once; a read allocates
@@ -227,13 +223,13 @@ impl Tun {
             .get_mut(HDR_LEN..n)
             .ok_or_else(|| invalid("read longer than the buffer"))?;
         match rx_offload::prepare(&hdr, packet) {
-            Rx::Whole { segments } if segments == 1 || SUPER_PACKETS_WHOLE => {
+            Rx::Whole { segments } => {
                 batch.whole = Some((HDR_LEN, n));
                 batch.count = 1;
                 Ok(segments)
             }
             Rx::Drop => Err(invalid("malformed packet or wrong TCP checksum dropped")),
-            Rx::Whole { .. } | Rx::Split => {
+            Rx::Split => {
                 let theirs = tun_rs::VirtioNetHdr {
                     flags: hdr.flags,
                     gso_type: hdr.gso_type,
