@@ -33,7 +33,7 @@ use tcpcrypt::{CryptoProvider, Role, Session, Tep};
 
 use crate::config::{Config, Policy};
 use crate::nat;
-use crate::pair::{Direction, Leg, Mode, Pair, PairState, PumpError, CHUNK};
+use crate::pair::{Direction, Leg, Mode, Pair, PairState, PumpError, CHUNK, SESSION_BUFFER};
 use crate::passthrough::{self, Action};
 use crate::resumption;
 use crate::status::{to_endpoint, to_socket_addr, ConnStatus, SESSID_LEN};
@@ -268,7 +268,7 @@ impl Engine {
     fn session_cfg(&self) -> tcpcrypt::Config {
         tcpcrypt::Config {
             ciphers: self.config.ciphers.clone(),
-            send_buffer_limit: 2 * CHUNK,
+            send_buffer_limit: SESSION_BUFFER,
             no_cache: !self.config.resumption,
             ignore_resumption: !self.config.resumption,
             ..tcpcrypt::Config::default()
@@ -888,7 +888,7 @@ impl Engine {
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
-        let result = p.pump(now, &mut self.stack, &mut self.scratch);
+        let result = p.pump(now, &mut self.stack, &mut self.scratch, self.config.buffer);
         if let (Some(r), Some((_, peer))) = (&self.resume, p.outer_endpoints) {
             if let Some(t) = p.session_mut().and_then(Session::take_resumption_ticket) {
                 resumption::store(r, peer.addr, t);

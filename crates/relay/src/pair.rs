@@ -21,6 +21,13 @@ use crate::config::Policy;
 /// Bytes moved per step and staged per direction at most.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
+/// Sealed bytes a session holds for the outer leg at most (its `send_buffer_limit`).
+pub(crate) const SESSION_BUFFER: usize = 2 * CHUNK;
+
+/// Plaintext the session is offered less than its free room: the frames' own bytes
+/// (RFC 8548 §4.2: 20 bytes per frame) must fit too.
+const FRAMING_MARGIN: usize = 1024;
+
 /// Which side opened the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -229,12 +236,14 @@ impl Pair {
     }
 
     /// Move bytes both ways until nothing moves. Only call once `mode` is set and both
-    /// legs exist.
+    /// legs exist. `buffer` is each leg's send buffer size (what the stack accepts when
+    /// nothing is queued).
     pub(crate) fn pump(
         &mut self,
         now: Instant,
         stack: &mut Stack,
         scratch: &mut [u8],
+        buffer: usize,
     ) -> Result<(), PumpError> {
         let (Some(inner), Some(outer)) = (self.inner, self.outer) else {
             return Ok(());
@@ -242,9 +251,14 @@ impl Pair {
         if self.mode.is_none() {
             return Ok(());
         }
+        let legs = Legs {
+            inner,
+            outer,
+            buffer,
+        };
         for _ in 0..1024 {
-            let up = self.pump_up(now, stack, inner, outer, scratch)?;
-            let down = self.pump_down(now, stack, inner, outer, scratch)?;
+            let up = self.pump_up(now, stack, legs, scratch)?;
+            let down = self.pump_down(now, stack, legs, scratch)?;
             if !up && !down {
                 break;
             }
@@ -254,26 +268,37 @@ impl Pair {
     }
 
     /// Inner → outer. Returns whether anything moved.
+    ///
+    /// Bytes go from one stage straight into the next through `scratch`, each read sized
+    /// to what the next stage has room for; only what a stage still refuses is staged in
+    /// `up` / `up_wire` (and copied once more).
     fn pump_up(
         &mut self,
         now: Instant,
         stack: &mut Stack,
-        inner: ConnId,
-        outer: ConnId,
+        legs: Legs,
         scratch: &mut [u8],
     ) -> Result<bool, PumpError> {
+        let Legs { inner, outer, .. } = legs;
         let mut moved = false;
-        // 1. Stream bytes into the outer leg's send buffer.
+        // 1. Staged stream bytes into the outer leg's send buffer.
         if !self.up_closed {
             moved |= send_leg(now, stack, outer, &mut self.up_wire) > 0;
         }
-        // 2. The session's stream (Init messages, frames) into the staging buffer.
+        // 2. The session's stream (Init messages, frames) into the outer leg.
         if let Some(Mode::Crypt(s)) = &mut self.mode {
+            let room = legs.offer(stack, outer);
             if self.up_wire.is_empty() && s.pending_transmit() > 0 {
-                let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
+                let buf = scratch.get_mut(..room).unwrap_or_default();
                 let n = s.poll_stream(buf);
+                let data = buf.get(..n).unwrap_or_default();
+                let sent = if self.up_closed {
+                    0
+                } else {
+                    stack.send(now, outer, data)
+                };
                 self.up_wire
-                    .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    .extend_from_slice(data.get(sent..).unwrap_or_default());
                 moved |= n > 0;
             }
         }
@@ -295,18 +320,40 @@ impl Pair {
                 _ => {}
             }
         }
-        // 4. Read the inner leg when everything downstream is drained.
-        if self.up.is_empty() && !self.inner_eof && self.up_wire.len() < CHUNK {
-            match recv_leg(now, stack, inner, scratch) {
+        // 4. Read the inner leg when everything downstream is drained: as much as the
+        //    session (or, plain, the outer leg) takes.
+        let limit = match &self.mode {
+            Some(Mode::Crypt(s)) => SESSION_BUFFER
+                .saturating_sub(s.pending_transmit() + FRAMING_MARGIN)
+                .min(CHUNK),
+            _ if self.up_wire.is_empty() => legs.offer(stack, outer),
+            _ => 0,
+        };
+        if self.up.is_empty() && !self.inner_eof && limit > 0 {
+            match recv_leg(
+                now,
+                stack,
+                inner,
+                scratch.get_mut(..limit).unwrap_or_default(),
+            ) {
                 LegRead::Eof => {
                     self.inner_eof = true;
                     moved = true;
                 }
                 LegRead::Data(data) => {
-                    self.up.extend_from_slice(data);
-                    if matches!(self.mode, Some(Mode::Plain)) {
-                        self.tx_bytes += data.len() as u64;
-                    }
+                    let taken = match &mut self.mode {
+                        Some(Mode::Crypt(s)) => s.write(data).map_err(PumpError::Crypto)?,
+                        _ => {
+                            let n = stack.send(now, outer, data);
+                            self.up_wire
+                                .extend_from_slice(data.get(n..).unwrap_or_default());
+                            data.len()
+                        }
+                    };
+                    // Crypt: what the session refused waits in `up` (counted when taken).
+                    self.up
+                        .extend_from_slice(data.get(taken..).unwrap_or_default());
+                    self.tx_bytes += taken as u64;
                     moved = true;
                 }
                 LegRead::Nothing => {}
@@ -336,26 +383,30 @@ impl Pair {
         Ok(moved)
     }
 
-    /// Outer → inner. Returns whether anything moved.
+    /// Outer → inner. Returns whether anything moved. As in [`Pair::pump_up`], plaintext
+    /// goes straight into the inner leg, staged in `down` only when it does not fit.
     fn pump_down(
         &mut self,
         now: Instant,
         stack: &mut Stack,
-        inner: ConnId,
-        outer: ConnId,
+        legs: Legs,
         scratch: &mut [u8],
     ) -> Result<bool, PumpError> {
+        let Legs { inner, outer, .. } = legs;
         let mut moved = false;
-        // 1. Plaintext into the inner leg.
+        // 1. Staged plaintext into the inner leg.
         if !self.down_closed {
             let n = send_leg(now, stack, inner, &mut self.down);
             self.rx_bytes += n as u64;
             moved |= n > 0;
         }
-        // 2. Decrypted data out of the session.
+        let room = legs.offer(stack, inner);
+        // 2. Decrypted data out of the session, into the inner leg. With nothing readable
+        //    a one-byte read still learns of the end of stream or a failure.
         if let Some(Mode::Crypt(s)) = &mut self.mode {
+            let len = if s.readable() == 0 { 1 } else { room };
             if self.down.is_empty() && !self.down_eof {
-                let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
+                let buf = scratch.get_mut(..len).unwrap_or_default();
                 match s.read(buf) {
                     Ok(0) => {
                         // RFC 8548 §3.7: a verified FINp frame, after all data.
@@ -363,8 +414,15 @@ impl Pair {
                         moved = true;
                     }
                     Ok(n) => {
+                        let data = buf.get(..n).unwrap_or_default();
+                        let sent = if self.down_closed {
+                            0
+                        } else {
+                            stack.send(now, inner, data)
+                        };
+                        self.rx_bytes += sent as u64;
                         self.down
-                            .extend_from_slice(buf.get(..n).unwrap_or_default());
+                            .extend_from_slice(data.get(sent..).unwrap_or_default());
                         moved = true;
                     }
                     Err(tcpcrypt::Error::WouldBlock) => {}
@@ -372,13 +430,21 @@ impl Pair {
                 }
             }
         }
-        // 3. Read the outer leg when the previous stage has room.
-        let room = match &self.mode {
-            Some(Mode::Crypt(s)) => s.readable() == 0 && self.down.len() < CHUNK,
-            _ => self.down.is_empty(),
+        // 3. Read the outer leg when the previous stage has room (plain: as much as the
+        //    inner leg takes).
+        let limit = match &self.mode {
+            Some(Mode::Crypt(s)) if s.readable() == 0 && self.down.len() < CHUNK => CHUNK,
+            Some(Mode::Crypt(_)) => 0,
+            _ if self.down.is_empty() => room,
+            _ => 0,
         };
-        if room && !self.outer_fin_seen {
-            match recv_leg(now, stack, outer, scratch) {
+        if limit > 0 && !self.outer_fin_seen {
+            match recv_leg(
+                now,
+                stack,
+                outer,
+                scratch.get_mut(..limit).unwrap_or_default(),
+            ) {
                 LegRead::Eof => {
                     self.outer_fin_seen = true;
                     moved = true;
@@ -394,7 +460,16 @@ impl Pair {
                         Some(Mode::Crypt(s)) => {
                             s.handle_stream(data).map_err(PumpError::Crypto)?;
                         }
-                        _ => self.down.extend_from_slice(data),
+                        _ => {
+                            let sent = if self.down_closed {
+                                0
+                            } else {
+                                stack.send(now, inner, data)
+                            };
+                            self.rx_bytes += sent as u64;
+                            self.down
+                                .extend_from_slice(data.get(sent..).unwrap_or_default());
+                        }
                     }
                     moved = true;
                 }
@@ -411,6 +486,25 @@ impl Pair {
             moved = true;
         }
         Ok(moved)
+    }
+}
+
+/// The two legs of a relaying pair and their send buffer size.
+#[derive(Debug, Clone, Copy)]
+struct Legs {
+    inner: ConnId,
+    outer: ConnId,
+    buffer: usize,
+}
+
+impl Legs {
+    /// How many bytes to offer `conn` at once: its free send-buffer room, at most
+    /// [`CHUNK`], and at least one byte, so that a full leg refuses something and the
+    /// stack reports [`stack::Event::Writable`] once it has room again.
+    fn offer(&self, stack: &Stack, conn: ConnId) -> usize {
+        self.buffer
+            .saturating_sub(stack.send_queue(conn))
+            .clamp(1, CHUNK)
     }
 }
 
@@ -435,15 +529,13 @@ enum LegRead<'a> {
     Nothing,
 }
 
-/// Read at most one chunk of `conn` into `scratch`. A reset, timeout or close of the leg
-/// arrives as an event, so here it reads as nothing.
-fn recv_leg<'a>(
-    now: Instant,
-    stack: &mut Stack,
-    conn: ConnId,
-    scratch: &'a mut [u8],
-) -> LegRead<'a> {
-    let buf = scratch.get_mut(..CHUNK).unwrap_or_default();
+/// Read at most `buf.len()` bytes (never 0: an empty read would look like the end of
+/// stream) of `conn` into `buf`. A reset, timeout or close of the leg arrives as an
+/// event, so here it reads as nothing.
+fn recv_leg<'a>(now: Instant, stack: &mut Stack, conn: ConnId, buf: &'a mut [u8]) -> LegRead<'a> {
+    if buf.is_empty() {
+        return LegRead::Nothing;
+    }
     match stack.recv(now, conn, buf) {
         Ok(0) => LegRead::Eof,
         Ok(n) => LegRead::Data(buf.get(..n).unwrap_or_default()),
