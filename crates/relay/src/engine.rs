@@ -107,6 +107,13 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Plaintext bytes per tcpcrypt frame at most (RFC 8548 §4.2 allows 65 518). A bulk
+/// read of the inner leg is sealed as several frames of this size: 20 bytes of framing
+/// per 16 KiB (+0.12 %), while the receiver, which holds an incomplete frame until its
+/// last byte arrives and moves that tail along with every read, holds and moves less.
+/// A message shorter than this is still one frame.
+const FRAME_DATA: usize = 16 * 1024;
+
 /// Bound on translated packets waiting for [`Engine::poll_transmit`].
 const MAX_OUT: usize = 4096;
 
@@ -269,6 +276,7 @@ impl Engine {
         tcpcrypt::Config {
             ciphers: self.config.ciphers.clone(),
             send_buffer_limit: SESSION_BUFFER,
+            max_frame_data: FRAME_DATA,
             no_cache: !self.config.resumption,
             ignore_resumption: !self.config.resumption,
             ..tcpcrypt::Config::default()
@@ -953,6 +961,16 @@ mod tests {
         assert!(default.stack().config().max_connections >= 4 * 100_000);
         // Outer legs: 32 768 source ports per destination.
         assert_eq!(default.stack().config().ephemeral_ports, 32768..=65535);
+    }
+
+    /// Sessions seal bulk data in frames of at most 16 KiB and hold at most
+    /// `SESSION_BUFFER` sealed bytes (the pump sizes its reads to that).
+    #[test]
+    fn sessions_use_16_kib_frames() {
+        let engine = Engine::new(Config::default());
+        let c = engine.session_cfg();
+        assert_eq!(c.frame_data_len(), 16 * 1024);
+        assert_eq!(c.send_buffer_limit, SESSION_BUFFER);
     }
 
     /// The daemon turns checksum offload on for a TUN device with a virtio-net header: the
