@@ -436,10 +436,15 @@ fn bulk_transfer_moves_super_packets() {
     // 4 MB from a plain peer to curl behind the daemon: the outer leg arrives as the veth's
     // GSO packets, and the daemon's writes of the inner leg must be coalesced again (a
     // regression to one packet per write cost 4-5x the CPU per byte; docs/BENCHMARKS.md).
+    // tcpc0 at MTU 1500 (the default is 9000): many MTU-sized segments per write to count.
     let h = Hosts::new();
     let (ns, peer, veth) = (&h.client, &h.server, &h.veth);
     let control = control_path(&h.dir);
-    let mut d = start(ns, &control, &["--route", &v4_subnet(veth.addr_b().v4)]);
+    let config = h.dir.path().join("mtu1500.toml");
+    std::fs::write(&config, "[tun]\nmtu = 1500\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let route = v4_subnet(veth.addr_b().v4);
+    let mut d = start(ns, &control, &["--config", &config, "--route", &route]);
     let before = tun_io(&control);
     let t = http_transfer(
         peer,

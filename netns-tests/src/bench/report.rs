@@ -69,8 +69,8 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "Client namespace → server namespace, IPv4, one TCP stream (iperf3 -t {}), MTU 1500 unless \
-         noted. Ratios are to baselines measured in the same run. CPU s/GB = CPU seconds (utime + \
+        "Client namespace → server namespace, IPv4, one TCP stream (iperf3 -t {}), link MTU 1500, \
+         tcpc0 at the daemon's default MTU (9000) unless noted. Ratios are to baselines measured in the same run. CPU s/GB = CPU seconds (utime + \
          stime) per 10⁹ application bytes: \"tunnel\" counts the daemons (both hosts) or the pump, \
          \"all\" adds both iperf3 processes.\n",
         m.secs
@@ -90,7 +90,7 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     let pump = r
         .tput
         .iter()
-        .find(|t| t.name.ends_with("MTU 1500"))
+        .find(|t| t.name == "TUN pump, MTU 1500")
         .and_then(gbps);
     for t in &r.tput {
         let g = gbps(t);

@@ -921,13 +921,13 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         ));
         stop_and_note(res, "resumed", cd, sd, true);
     }
-    // 4. The inner leg with a large MTU (tcpc0 at 9000 / 65000 on both hosts; the outer leg
-    //    stays 1500).
-    for mtu in [9000, 65000] {
+    // 4. The inner leg at other MTUs than the default 9000 (tcpc0 at 1500 / 65000 on both
+    //    hosts; the outer leg stays 1500).
+    for mtu in [1500, 65000] {
         if !tput {
             break;
         }
-        ctx.check("large inner MTU")?;
+        ctx.check("other inner MTU")?;
         let toml = format!("[tun]\nmtu = {mtu}\n[crypto]\naead = [\"aes-128-gcm\"]\n");
         let toml = toml.as_str();
         let sd = Daemon::start_with(&ctx.bins, &h.server, &dir, "server", toml, &front_args)?;
