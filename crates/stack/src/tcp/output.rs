@@ -189,10 +189,22 @@ impl Conn {
         flight.saturating_sub(sacked).saturating_sub(lost)
     }
 
-    fn base_options(&self, now: Instant) -> (Option<(u32, u32)>, Option<&'static [u8]>) {
-        let ts = self.ts.enabled.then(|| (self.ts_now(now), self.ts.recent));
-        let eno = self.eno.as_ref().and_then(|e| e.non_syn_option());
-        (ts, eno)
+    /// The options of a non-SYN segment: timestamps (RFC 7323), the SACK blocks given
+    /// (RFC 2018) and the ENO option while it is still sent (RFC 8547 §4.6), fitted to the
+    /// 40-byte budget.
+    fn segment_options<'a>(
+        &self,
+        now: Instant,
+        sack_blocks: &'a [(TcpSeqNumber, TcpSeqNumber)],
+    ) -> OutOptions<'a> {
+        let mut opts = OutOptions {
+            timestamp: self.ts.enabled.then(|| (self.ts_now(now), self.ts.recent)),
+            sack_blocks,
+            eno: self.eno.as_ref().and_then(|e| e.non_syn_option()),
+            ..OutOptions::default()
+        };
+        opts.fit();
+        opts
     }
 
     /// The SACK blocks our next segment reports (RFC 2018 §4; at most four, fewer if the
@@ -206,15 +218,8 @@ impl Conn {
     }
 
     fn send_data(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
-        let (ts, eno) = self.base_options(now);
         let sack_blocks = self.sack_blocks();
-        let mut opts = OutOptions {
-            timestamp: ts,
-            sack_blocks: &sack_blocks,
-            eno,
-            ..OutOptions::default()
-        };
-        opts.fit();
+        let opts = self.segment_options(now, &sack_blocks);
         let max_payload = self.smss().saturating_sub(opts.buffer_len()).max(1);
         let data_end = self.data_end();
         let cwnd = u32::try_from(self.cc.window()).unwrap_or(u32::MAX);
@@ -357,15 +362,8 @@ impl Conn {
     /// window allows it (whatever cwnd says), else the last segment sent again; then the
     /// RTO restarts.
     fn send_probe(&mut self, now: Instant, buf: &mut [u8], ctx: &mut Ctx<'_>) -> Option<usize> {
-        let (ts, eno) = self.base_options(now);
         let sack_blocks = self.sack_blocks();
-        let mut opts = OutOptions {
-            timestamp: ts,
-            sack_blocks: &sack_blocks,
-            eno,
-            ..OutOptions::default()
-        };
-        opts.fit();
+        let opts = self.segment_options(now, &sack_blocks);
         let max_payload = self.smss().saturating_sub(opts.buffer_len()).max(1);
         let data_end = self.data_end();
         let fin_pending = self.fin_queued && !self.fin_acked();
@@ -449,15 +447,8 @@ impl Conn {
         buf: &mut [u8],
         sq: Option<TcpSeqNumber>,
     ) -> Option<usize> {
-        let (ts, eno) = self.base_options(now);
         let sack_blocks = self.sack_blocks();
-        let mut opts = OutOptions {
-            timestamp: ts,
-            sack_blocks: &sack_blocks,
-            eno,
-            ..OutOptions::default()
-        };
-        opts.fit();
+        let opts = self.segment_options(now, &sack_blocks);
         let window = self.window_field(false);
         let hdr = OutHeader {
             // RFC 9293's SND.NXT is our `snd.max`: after a retransmission timeout `snd.nxt`
@@ -492,15 +483,8 @@ impl Conn {
     /// and the right edge already advertised; the ACK due for the latest segment stays
     /// due.
     fn send_owed_ack(&mut self, now: Instant, buf: &mut [u8], ack: TcpSeqNumber) -> Option<usize> {
-        let (ts, eno) = self.base_options(now);
         let sack_blocks = self.sack_blocks();
-        let mut opts = OutOptions {
-            timestamp: ts,
-            sack_blocks: &sack_blocks,
-            eno,
-            ..OutOptions::default()
-        };
-        opts.fit();
+        let opts = self.segment_options(now, &sack_blocks);
         let shift = self.rcv.shift;
         let room = u32::try_from(seq::diff(self.rcv.adv, ack)).unwrap_or(0);
         let window = u16::try_from(room >> shift).unwrap_or(u16::MAX);
