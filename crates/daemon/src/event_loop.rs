@@ -27,7 +27,8 @@ const FIRST_CLIENT: usize = 16;
 
 /// Reads (each up to a 64 KB super-packet) before the engine's transmissions are drained.
 const READS_PER_DRAIN: usize = 16;
-/// Consecutive failed reads after which the loop stops reading until the next event.
+/// Consecutive failed reads (other than dropped malformed packets, which the read consumed)
+/// after which the loop stops reading until the next event.
 const MAX_READ_ERRORS: usize = 64;
 
 /// Why the loop stopped other than by a signal.
@@ -141,13 +142,24 @@ impl Io<'_> {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        // A malformed super-packet is consumed by the failed read; the queue
-                        // behind it is still readable (epoll is edge-triggered, so stopping
-                        // here would strand it until the next packet arrives).
+                        // A malformed packet (or one with a wrong TCP checksum) is consumed by
+                        // the failed read; the queue behind it is still readable (epoll is
+                        // edge-triggered, so stopping here would strand it until the next
+                        // packet arrives). Such a read made progress, so only other errors
+                        // (the device failing) count towards MAX_READ_ERRORS: a burst of bad
+                        // packets from the network must not stall the good ones behind it.
                         self.stats.read_errors += 1;
-                        errors += 1;
+                        let dropped = e.kind() == io::ErrorKind::InvalidData;
+                        if !dropped {
+                            errors += 1;
+                        }
                         if self.stats.read_errors.is_power_of_two() {
-                            tracing::warn!(error = %e, errors = self.stats.read_errors, "TUN read failed");
+                            let what = if dropped {
+                                "TUN packet dropped"
+                            } else {
+                                "TUN read failed"
+                            };
+                            tracing::warn!(error = %e, errors = self.stats.read_errors, "{what}");
                         }
                         if errors >= MAX_READ_ERRORS {
                             return;
