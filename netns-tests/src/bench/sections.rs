@@ -12,7 +12,7 @@ use crate::measure::{
     cpu_secs, field, line_with, median, parse_iperf, rss_kib, run_bounded, tx_counters, BenchError,
     Iperf, TxCounters,
 };
-use crate::topo::{Bins, Daemon, Hosts, TunIo};
+use crate::topo::{aead_toml, Bins, Daemon, Hosts, TunIo};
 
 const IPERF_PORT: u16 = 5201;
 const CONN_PORT: u16 = 7001;
@@ -746,21 +746,12 @@ fn wire_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     )?;
     res.wire.extend(wire_rows(ctx, &h, "plain kernel TCP"));
     let fronts = [IPERF_PORT.to_string(), RR_PORT.to_string()];
-    let sd = Daemon::start(
+    let (cd, sd) = Daemon::pair(
         &ctx.bins,
-        &h.server,
+        &h,
         &dir,
-        "server",
-        Some("aes-128-gcm"),
+        &aead_toml(Some("aes-128-gcm")),
         &["--front", &fronts[0], "--front", &fronts[1]],
-    )?;
-    let cd = Daemon::start(
-        &ctx.bins,
-        &h.client,
-        &dir,
-        "client",
-        Some("aes-128-gcm"),
-        &["--route", &h.cidr()],
     )?;
     res.wire
         .extend(wire_rows(ctx, &h, "tcpcryptd encrypted, AES-128-GCM"));
@@ -850,22 +841,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             continue;
         }
         ctx.check("encrypted runs")?;
-        let sd = Daemon::start(
-            &ctx.bins,
-            &h.server,
-            &dir,
-            "server",
-            Some(aead),
-            &front_args,
-        )?;
-        let cd = Daemon::start(
-            &ctx.bins,
-            &h.client,
-            &dir,
-            "client",
-            Some(aead),
-            &["--route", &route],
-        )?;
+        let (cd, sd) = Daemon::pair(&ctx.bins, &h, &dir, &aead_toml(Some(aead)), &front_args)?;
         let pids = [cd.pid(), sd.pid()];
         let perf = (i == 0).then_some("aes128");
         if tput {
@@ -901,15 +877,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     if conns {
         ctx.check("encrypted resumed runs")?;
         let toml = format!("[crypto]\naead = [\"{}\"]\nresumption = true\n", AEADS[0].1);
-        let sd = Daemon::start_with(&ctx.bins, &h.server, &dir, "server", &toml, &front_args)?;
-        let cd = Daemon::start_with(
-            &ctx.bins,
-            &h.client,
-            &dir,
-            "client",
-            &toml,
-            &["--route", &route],
-        )?;
+        let (cd, sd) = Daemon::pair(&ctx.bins, &h, &dir, &toml, &front_args)?;
         let pids = [cd.pid(), sd.pid()];
         res.conns.push(conns_row(
             ctx,
@@ -929,16 +897,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
         }
         ctx.check("other inner MTU")?;
         let toml = format!("[tun]\nmtu = {mtu}\n[crypto]\naead = [\"aes-128-gcm\"]\n");
-        let toml = toml.as_str();
-        let sd = Daemon::start_with(&ctx.bins, &h.server, &dir, "server", toml, &front_args)?;
-        let cd = Daemon::start_with(
-            &ctx.bins,
-            &h.client,
-            &dir,
-            "client",
-            toml,
-            &["--route", &route],
-        )?;
+        let (cd, sd) = Daemon::pair(&ctx.bins, &h, &dir, &toml, &front_args)?;
         let pids = [cd.pid(), sd.pid()];
         res.tput.push(tput_row(
             ctx,
@@ -988,22 +947,8 @@ fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     let rtt = netns_tests::ping_min_rtt(&h.client, h.server_addr(), 5)?;
     res.emu_rtt_ms = Some(rtt.as_secs_f64() * 1e3);
     res.ttfb.push(ttfb_row(ctx, &h, "plain kernel TCP", None));
-    let sd = Daemon::start(
-        &ctx.bins,
-        &h.server,
-        &dir,
-        "server",
-        None,
-        &["--front", &CONN_PORT.to_string()],
-    )?;
-    let cd = Daemon::start(
-        &ctx.bins,
-        &h.client,
-        &dir,
-        "client",
-        None,
-        &["--route", &h.cidr()],
-    )?;
+    let front = CONN_PORT.to_string();
+    let (cd, sd) = Daemon::pair(&ctx.bins, &h, &dir, "", &["--front", &front])?;
     res.ttfb.push(ttfb_row(
         ctx,
         &h,
@@ -1019,22 +964,7 @@ fn emu_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
     // handshake that leaves a ticket in both caches; the later ones can resume.
     ctx.check("linkemu resumed")?;
     let toml = "[crypto]\nresumption = true\n";
-    let sd = Daemon::start_with(
-        &ctx.bins,
-        &h.server,
-        &dir,
-        "server",
-        toml,
-        &["--front", &CONN_PORT.to_string()],
-    )?;
-    let cd = Daemon::start_with(
-        &ctx.bins,
-        &h.client,
-        &dir,
-        "client",
-        toml,
-        &["--route", &h.cidr()],
-    )?;
+    let (cd, sd) = Daemon::pair(&ctx.bins, &h, &dir, toml, &["--front", &front])?;
     res.ttfb.push(ttfb_row(ctx, &h, RESUMED_ROW, Some(&cd)));
     for (who, d) in [("client", cd), ("server", sd)] {
         if let Err(e) = d.stop() {

@@ -179,11 +179,23 @@ impl Daemon {
         aead: Option<&str>,
         args: &[&str],
     ) -> Result<Self, BenchError> {
-        let mut toml = String::new();
-        if let Some(a) = aead {
-            toml.push_str(&format!("[crypto]\naead = [\"{a}\"]\n"));
-        }
-        Self::start_with(bins, ns, dir, name, &toml, args)
+        Self::start_with(bins, ns, dir, name, &aead_toml(aead), args)
+    }
+
+    /// Both hosts' daemons with the same config `toml`: the server's first, with `front`
+    /// (its `--front` arguments), then the client's, routing the link's subnet. Returns
+    /// `(client, server)`.
+    pub(crate) fn pair(
+        bins: &Bins,
+        h: &Hosts,
+        dir: &TempDir,
+        toml: &str,
+        front: &[&str],
+    ) -> Result<(Self, Self), BenchError> {
+        let sd = Self::start_with(bins, &h.server, dir, "server", toml, front)?;
+        let route = h.cidr();
+        let cd = Self::start_with(bins, &h.client, dir, "client", toml, &["--route", &route])?;
+        Ok((cd, sd))
     }
 
     /// Like [`Daemon::start`] with the whole config file given as `toml`.
@@ -279,6 +291,11 @@ impl Daemon {
             })
         }
     }
+}
+
+/// A config offering only `aead` (config spelling), or the default config.
+pub(crate) fn aead_toml(aead: Option<&str>) -> String {
+    aead.map_or_else(String::new, |a| format!("[crypto]\naead = [\"{a}\"]\n"))
 }
 
 /// TUN I/O counters of one leg of a daemon (`status` → `io`; crates/daemon control/proto.rs).
