@@ -8,6 +8,11 @@
 //! buffers for reuse, so a busy connection does not fault fresh pages in on every refill):
 //! an idle connection holds no buffer memory. The backing `Vec` grows its initialised length with the writes instead
 //! of being zero-filled up front.
+//!
+//! For zero-copy relaying (`Stack::splice`) the first contiguous readable part and the
+//! first contiguous free part can also be borrowed mutably and processed in place
+//! ([`Ring::readable_first_mut`] + [`Ring::consume`], [`Ring::free_first_mut`] +
+//! [`Ring::commit`]).
 
 /// A bounded byte ring. Logical offset 0 is the oldest readable byte; `len` bytes are
 /// readable; bytes above `len` (up to the capacity) may hold staged data that
@@ -149,6 +154,42 @@ impl Ring {
         self.len -= n;
     }
 
+    /// The first contiguous part of the readable bytes (up to the physical end of the
+    /// storage), mutable, for in-place processing before [`Ring::consume`]. Empty when
+    /// nothing is readable. Staged bytes above the readable ones are never included.
+    pub fn readable_first_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        let first = (self.cap - self.head).min(self.len);
+        self.buf
+            .get_mut(self.head..self.head + first)
+            .unwrap_or(&mut [])
+    }
+
+    /// The first contiguous part of the free room right after the readable bytes (up to
+    /// the physical end of the storage), to be written in place and made readable with
+    /// [`Ring::commit`]. Allocates the storage if there is none, and zero-extends its
+    /// initialised length to cover the part (once: the initialised length only grows), so
+    /// the part is always initialised memory; its contents are unspecified (old data).
+    /// Only for rings without staged data (the send queue): staged bytes would be
+    /// exposed and overwritten.
+    pub fn free_first_mut(&mut self) -> &mut [u8] {
+        let free = self.free();
+        if free == 0 {
+            return &mut [];
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = Vec::with_capacity(self.cap);
+        }
+        let p = self.phys(self.len);
+        let end = p + (self.cap - p).min(free);
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf.get_mut(p..end).unwrap_or(&mut [])
+    }
+
     /// Copy readable bytes into `out` and drop them; returns the count.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let (a, b) = self.slices(0, out.len());
@@ -183,12 +224,14 @@ impl Ring {
     }
 
     /// Adopt `v` as storage if the ring is unallocated and `v` can hold the capacity;
-    /// otherwise give it back. The old contents of `v` are discarded.
+    /// otherwise give it back. The old contents of `v` are meaningless to the ring, but its
+    /// initialised length (up to the capacity) is kept, so that [`Ring::free_first_mut`]
+    /// need not zero memory a reused buffer already initialised.
     pub fn give_storage(&mut self, mut v: Vec<u8>) -> Option<Vec<u8>> {
         if self.buf.capacity() != 0 || v.capacity() < self.cap {
             return Some(v);
         }
-        v.clear();
+        v.truncate(self.cap);
         self.buf = v;
         self.head = 0;
         None
@@ -254,6 +297,116 @@ mod tests {
         let mut out = [0u8; 10];
         assert_eq!(r.read(&mut out), 7);
         assert_eq!(&out[..7], b"abcdefg");
+    }
+
+    #[test]
+    fn in_place_parts_follow_the_wrap() {
+        let mut r = Ring::new(8);
+        assert!(r.readable_first_mut().is_empty());
+        // Unallocated: the free part allocates and is zero-initialised.
+        let f = r.free_first_mut();
+        assert_eq!(f, &[0u8; 8][..]);
+        f[..5].copy_from_slice(b"abcde");
+        r.commit(5);
+        assert_eq!(r.readable_first_mut(), b"abcde");
+        r.readable_first_mut()[0] = b'X';
+        r.consume(3);
+        // Readable "de" at physical 3..5; free is 5..8 then 0..3.
+        assert_eq!(r.readable_first_mut(), b"de");
+        let f = r.free_first_mut();
+        assert_eq!(f.len(), 3);
+        f.copy_from_slice(b"fgh");
+        r.commit(3);
+        let f = r.free_first_mut();
+        // The wrapped part is old data (initialised), not zeroes.
+        assert_eq!(f, b"Xbc");
+        f[..2].copy_from_slice(b"ij");
+        r.commit(2);
+        assert_eq!(r.readable_first_mut(), b"defgh");
+        r.consume(5);
+        assert_eq!(r.readable_first_mut(), b"ij");
+        // Everything consumed: the head is at physical 0 again, the free part runs to the end.
+        assert_eq!(r.free_first_mut(), b"cdefgh");
+        r.consume(1);
+        assert_eq!(r.push(b"klmnop"), 6);
+        // Free: physical 0 only (head at 1).
+        assert_eq!(r.free_first_mut().len(), 1);
+        r.free_first_mut()[0] = b'q';
+        r.commit(1);
+        assert!(r.free_first_mut().is_empty());
+        assert_eq!(r.slices(0, 8), (&b"jklmnop"[..], &b"q"[..]));
+        assert_eq!(r.readable_first_mut(), b"jklmnop");
+    }
+
+    #[test]
+    fn free_part_excludes_nothing_readable_and_reused_storage_is_not_rezeroed() {
+        let mut r = Ring::new(4);
+        r.push(b"wxyz");
+        r.consume(4);
+        let v = r.take_storage(false).unwrap();
+        let mut s = Ring::new(4);
+        assert!(s.give_storage(v).is_none());
+        // The reused buffer keeps its initialised length: old bytes, no new zeroing.
+        assert_eq!(s.free_first_mut(), b"wxyz");
+        assert_eq!(s.push(b"ab"), 2);
+        assert_eq!(s.free_first_mut(), b"yz");
+        assert_eq!(s.readable_first_mut(), b"ab");
+    }
+
+    proptest! {
+        /// In-place writes through the free part and in-place reads through the readable
+        /// part behave like a `VecDeque<u8>`, across wraps and storage hand-overs.
+        #[test]
+        fn in_place_matches_vecdeque(cap in 1usize..64, ops in proptest::collection::vec((0u8..4, 0usize..80), 0..200)) {
+            let mut r = Ring::new(cap);
+            let mut m: VecDeque<u8> = VecDeque::new();
+            let mut next = 0u8;
+            for (op, n) in ops {
+                match op {
+                    0 => {
+                        let f = r.free_first_mut();
+                        let room = f.len();
+                        let k = n.min(room);
+                        for b in &mut f[..k] {
+                            next = next.wrapping_add(1);
+                            *b = next;
+                            m.push_back(next);
+                        }
+                        r.commit(k);
+                        // The part ends at the physical end or at the readable bytes.
+                        prop_assert!(room <= cap - (m.len() - k));
+                        prop_assert!(room > 0 || m.len() == cap);
+                    }
+                    1 => {
+                        let p = r.readable_first_mut();
+                        let k = n.min(p.len());
+                        prop_assert!(p.len() <= m.len());
+                        prop_assert!(!p.is_empty() || m.is_empty());
+                        let want: Vec<u8> = m.drain(..k).collect();
+                        prop_assert_eq!(&p[..k], &want[..]);
+                        p[..k].fill(0xee);
+                        r.consume(k);
+                    }
+                    2 => {
+                        let data: Vec<u8> = (0..n).map(|_| { next = next.wrapping_add(1); next }).collect();
+                        let took = r.push(&data);
+                        m.extend(&data[..took]);
+                    }
+                    _ => {
+                        let (a, b) = r.slices(0, n);
+                        let got: Vec<u8> = a.iter().chain(b).copied().collect();
+                        let want: Vec<u8> = m.iter().take(n).copied().collect();
+                        prop_assert_eq!(got, want);
+                        if let Some(v) = r.take_storage(false) {
+                            let mut other = Ring::new(cap);
+                            prop_assert!(other.give_storage(v).is_none());
+                            r = other;
+                        }
+                    }
+                }
+                prop_assert_eq!(r.len(), m.len());
+            }
+        }
     }
 
     proptest! {
