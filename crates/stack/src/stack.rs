@@ -106,6 +106,24 @@ fn conn_in(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
     s.conn.as_deref_mut()
 }
 
+/// Two different live connections `a` and `b` in `slots`, both mutable.
+fn two_conns_in(slots: &mut [Slot], a: ConnId, b: ConnId) -> Option<(&mut Conn, &mut Conn)> {
+    let ia = usize::try_from(a.index).ok()?;
+    let ib = usize::try_from(b.index).ok()?;
+    let (lo, hi) = (ia.min(ib), ia.max(ib));
+    if lo == hi {
+        return None;
+    }
+    let (left, right) = slots.split_at_mut(hi);
+    let s_lo = left.get_mut(lo)?;
+    let s_hi = right.first_mut()?;
+    let (sa, sb) = if ia < ib { (s_lo, s_hi) } else { (s_hi, s_lo) };
+    if sa.generation != a.generation || sb.generation != b.generation {
+        return None;
+    }
+    Some((sa.conn.as_deref_mut()?, sb.conn.as_deref_mut()?))
+}
+
 /// The user-space TCP/IP engine.
 #[derive(Debug)]
 pub struct Stack {
@@ -424,6 +442,112 @@ impl Stack {
         let r = c.recv(buf);
         self.after(now, id);
         r
+    }
+
+    /// Move bytes from `from`'s receive queue into `to`'s send queue through `f`, without a
+    /// staging buffer (a relay's zero-copy path: one connection's in-order receive ring
+    /// is transformed straight into another connection's send ring).
+    ///
+    /// `f(src, dst)` gets a contiguous part of `from`'s readable in-order bytes (mutable:
+    /// consumed bytes may be scribbled on, e.g. decrypted in place) and a contiguous part
+    /// of `to`'s free send-buffer room (initialised memory of unspecified contents), and
+    /// returns (consumed from src, produced into dst) (each at most the slice length;
+    /// larger values are clamped). It is called again with the next parts (ring wrap)
+    /// while it makes progress (consumes or produces something) and both sides are
+    /// non-empty; it is not called when either side has nothing. An `Err` from `f` stops
+    /// at once and is returned (what earlier calls moved stays moved and is accounted).
+    /// Returns the totals (consumed, produced); produced may be more (e.g. frame headers
+    /// added) or less than consumed.
+    ///
+    /// Parts end at the rings' physical ends, so they may be short (a few bytes) right
+    /// before a wrap, and a call that returns `(0, 0)` ends the splice: the next splice
+    /// would offer the same parts again. So `f` must make progress whenever both parts are
+    /// non-empty and it has anything to do, carrying a unit that does not fit (a record
+    /// header split by the wrap, a frame larger than the room left before it) in its own
+    /// state, or the transfer stalls until `to`'s send queue drains completely.
+    ///
+    /// Returns `Ok((0, 0))` without calling `f` if `from == to`, if either id is unknown
+    /// (stale, released), or if `to` would not accept data from [`Stack::send`] (not
+    /// SYN-SENT, SYN-RECEIVED, ESTABLISHED or CLOSE-WAIT, or a FIN queued). `from` only
+    /// needs to be readable as for [`Stack::recv`]: a connection that ended in an orderly
+    /// way still gives its buffered bytes.
+    ///
+    /// Afterwards `from` is treated as after [`Stack::recv`] (the next arriving data is
+    /// reported as [`Event::Readable`] again, a window update goes out once reading opened
+    /// the window enough, an emptied ring returns to the spare buffers) and `to` as after
+    /// [`Stack::send`] ([`Event::Writable`] is reported once room frees up if bytes were
+    /// left in `from`, i.e. `to`'s room or `f` was the limit); both are queued for
+    /// [`Stack::poll_transmit`].
+    ///
+    /// EOF is not spliced: once `from`'s peer has sent FIN and every byte before it was
+    /// spliced, the caller sees the EOF as [`Stack::recv`] returning `Ok(0)` (after
+    /// [`Event::PeerClosed`]) and forwards it with [`Stack::close`].
+    pub fn splice<E>(
+        &mut self,
+        now: Instant,
+        from: ConnId,
+        to: ConnId,
+        mut f: impl FnMut(&mut [u8], &mut [u8]) -> Result<(usize, usize), E>,
+    ) -> Result<(usize, usize), E> {
+        let Some((src, dst)) = two_conns_in(&mut self.slots, from, to) else {
+            return Ok((0, 0));
+        };
+        if !dst.accepts_data() {
+            return Ok((0, 0));
+        }
+        src.readable_pending = false;
+        if dst.send_buf.allocated() == 0 && !src.recv_buf.is_empty() {
+            if let Some(v) = take_spare(&mut self.spare, dst.send_buf.capacity()) {
+                let back = dst.send_buf.give_storage(v);
+                put_spare(&mut self.spare, back);
+            }
+        }
+        let (mut consumed, mut produced) = (0usize, 0usize);
+        let mut failed = None;
+        let mut called = false;
+        loop {
+            let s = src.recv_buf.readable_first_mut();
+            if s.is_empty() {
+                break;
+            }
+            let d = dst.send_buf.free_first_mut();
+            if d.is_empty() {
+                break;
+            }
+            let (s_len, d_len) = (s.len(), d.len());
+            called = true;
+            match f(s, d) {
+                Ok((c, p)) => {
+                    let (c, p) = (c.min(s_len), p.min(d_len));
+                    src.recv_buf.consume(c);
+                    dst.send_buf.commit(p);
+                    consumed += c;
+                    produced += p;
+                    if c == 0 && p == 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if consumed > 0 {
+            src.on_read();
+        }
+        if !src.recv_buf.is_empty() {
+            // Stopped by `to`'s room (or by `f`): wake the caller once room frees up.
+            dst.writable_wanted = true;
+        }
+        if called {
+            self.after(now, from);
+            self.after(now, to);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((consumed, produced)),
+        }
     }
 
     /// Half-close: FIN after the queued data (RFC 9293 §3.10.4).

@@ -488,13 +488,18 @@ impl Conn {
 
     // ---- application operations (RFC 9293 §3.10.2–3.10.6) ----
 
-    /// SEND: queue bytes; returns how many fit.
-    pub fn send(&mut self, data: &[u8]) -> usize {
-        let open = matches!(
+    /// Whether SEND accepts data (RFC 9293 §3.10.2): the connection is open for sending
+    /// and no FIN is queued.
+    pub(crate) fn accepts_data(&self) -> bool {
+        matches!(
             self.state,
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        );
-        if !open || self.fin_queued {
+        ) && !self.fin_queued
+    }
+
+    /// SEND: queue bytes; returns how many fit.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if !self.accepts_data() {
             return 0;
         }
         let n = self.send_buf.push(data);
@@ -504,15 +509,22 @@ impl Conn {
         n
     }
 
+    /// Bookkeeping after the application took in-order bytes out of `recv_buf` (by
+    /// [`Conn::recv`] or in place): a window update once reading opened the window enough
+    /// (RFC 9293 §3.8.6.2.2). An emptied ring goes back to the stack's spare buffers
+    /// (`Stack::settle`).
+    pub(crate) fn on_read(&mut self) {
+        if self.state.synchronized() && !self.eof && self.window_update_due() {
+            self.ack_now = true;
+        }
+    }
+
     /// RECEIVE: copy in-order data out; `Ok(0)` only at EOF.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, crate::RecvError> {
         self.readable_pending = false;
         if !self.recv_buf.is_empty() {
             let n = self.recv_buf.read(buf);
-            if self.state.synchronized() && !self.eof && self.window_update_due() {
-                self.ack_now = true;
-            }
-            // An emptied ring goes back to the stack's spare buffers (`Stack::settle`).
+            self.on_read();
             return Ok(n);
         }
         if self.eof {
