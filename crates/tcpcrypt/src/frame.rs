@@ -190,21 +190,50 @@ impl FrameKey {
         if data.len() > MAX_FRAME_DATA {
             return Err(ProtocolError::FrameTooLong);
         }
+        let start = out.len();
+        out.resize(start + FRAME_OVERHEAD + data.len(), 0);
+        let frame = out.get_mut(start..).unwrap_or_default();
+        let r = self.seal_to(offset, rekey, fin, data, frame);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    /// Writes one frame carrying `data` to the start of `out` (header, flags byte, data,
+    /// tag: `FRAME_OVERHEAD + data.len()` bytes) and encrypts it there in place, for stream
+    /// `offset`; returns the frame length. Bytes of `out` after the frame are untouched.
+    /// [`ProtocolError::FrameTooLong`] if `data` exceeds [`MAX_FRAME_DATA`] or `out` is too
+    /// short (nothing is written then).
+    pub fn seal_to(
+        &self,
+        offset: u64,
+        rekey: bool,
+        fin: bool,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, ProtocolError> {
+        if data.len() > MAX_FRAME_DATA {
+            return Err(ProtocolError::FrameTooLong);
+        }
         let clen = 1 + data.len() + AEAD_TAG_LEN;
+        let len = FRAME_HEADER_LEN + clen;
+        let frame = out.get_mut(..len).ok_or(ProtocolError::FrameTooLong)?;
         let header = FrameHeader {
             control: if rekey { CONTROL_REKEY } else { 0 },
             clen: u16::try_from(clen).map_err(|_| ProtocolError::FrameTooLong)?,
         }
         .to_bytes();
-        let start = out.len();
-        out.reserve(FRAME_HEADER_LEN + clen);
-        out.extend_from_slice(&header);
-        out.push(if fin { FLAG_FINP } else { 0 });
-        out.extend_from_slice(data);
-        out.extend_from_slice(&[0u8; AEAD_TAG_LEN]);
-        let frame = out.get_mut(start..).ok_or(ProtocolError::FrameTooLong)?;
+        let (head, body) = frame.split_at_mut(FRAME_HEADER_LEN);
+        head.copy_from_slice(&header);
+        if let Some((flags, rest)) = body.split_first_mut() {
+            *flags = if fin { FLAG_FINP } else { 0 };
+            if let Some(d) = rest.get_mut(..data.len()) {
+                d.copy_from_slice(data);
+            }
+        }
         self.seal_in_place(offset, frame)?;
-        Ok(FRAME_HEADER_LEN + clen)
+        Ok(len)
     }
 
     /// Encrypts a whole frame in place: `frame` holds the header (control, clen), the

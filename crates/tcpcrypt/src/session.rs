@@ -21,7 +21,9 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::config::Config;
 use crate::consts::{NONCE_LEN, SESSION_ID_LEN};
 use crate::error::{Error, ProtocolError};
-use crate::frame::{first_frame_offset, split_frame, FrameSplit, FRAME_OVERHEAD, MAX_FRAME_DATA};
+use crate::frame::{
+    first_frame_offset, split_frame, FrameSplit, CONTROL_REKEY, FRAME_OVERHEAD, MAX_FRAME_DATA,
+};
 use crate::init::{Decoded, Init1, Init1Repr, Init2, Init2Repr};
 use crate::kdf::{mk0, next_ss, prk, resume_id, session_id, traffic_keys, KeySet, Secret};
 use crate::provider::{CryptoProvider, KxPrivate};
@@ -115,6 +117,89 @@ struct Established {
     recv_offset: u64,
     fin_sent: bool,
     fin_received: bool,
+}
+
+impl Established {
+    /// RFC 8548 §3.6, §3.7: the length of the whole frame at the head of `buf`, the received
+    /// stream from the next unopened frame on. `None` when `buf` is empty or holds only part
+    /// of a frame. Any byte after the peer's verified FINp is
+    /// [`ProtocolError::FrameAfterFin`], a clen below 17 a [`DecodeError`](crate::DecodeError)
+    /// (both fatal).
+    fn next_frame(&self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if self.fin_received {
+            return Err(ProtocolError::FrameAfterFin.into());
+        }
+        Ok(match split_frame(buf, self.recv_offset)? {
+            FrameSplit::Frame(len) => Some(len),
+            FrameSplit::Incomplete(_) => None,
+        })
+    }
+
+    /// RFC 8548 §3.6–§3.8: opens the whole frame `frame` (as measured by
+    /// [`Established::next_frame`]) in place at the receive offset and returns its application
+    /// data. A set rekey bit first moves to the peer's next key generation; when that puts
+    /// the peer ahead of us, the answering rekey frame is queued in `tx` at once (not after
+    /// our FINp). The receive offset advances and FINp is recorded. Shared by the buffered
+    /// ([`Session::handle_stream`]) and direct ([`Session::open_into`]) receive paths; any
+    /// error is fatal and no plaintext of the failing frame is returned.
+    fn open_frame<'b>(&mut self, frame: &'b mut [u8], tx: &mut Vec<u8>) -> Result<&'b [u8], Error> {
+        let answer = if frame.first().is_some_and(|c| c & CONTROL_REKEY != 0) {
+            self.keys.on_peer_rekey()?
+        } else {
+            false
+        };
+        let len = frame.len();
+        let opened = self
+            .keys
+            .recv_key()
+            .open_in_place(self.recv_offset, frame)?;
+        if opened.fin {
+            self.fin_received = true;
+        }
+        self.recv_offset += len as u64;
+        if answer && !self.fin_sent {
+            // RFC 8548 §3.8: remote > local, so local = remote and a rekey frame at once.
+            let n = self
+                .keys
+                .send_key()
+                .seal_append(self.send_offset, true, false, &[], tx)?;
+            self.send_offset += n as u64;
+        }
+        Ok(opened.data)
+    }
+
+    /// The loop of [`Session::open_into`]: whole frames of `src` whose data fits in `dst`.
+    fn open_frames(
+        &mut self,
+        src: &mut [u8],
+        dst: &mut [u8],
+        tx: &mut Vec<u8>,
+    ) -> Result<(usize, usize), Error> {
+        let (mut consumed, mut produced) = (0, 0);
+        loop {
+            let buf = src.get_mut(consumed..).unwrap_or_default();
+            let Some(len) = self.next_frame(buf)? else {
+                break;
+            };
+            // An upper bound of the frame's data (URGp frames carry 2 bytes less): opening a
+            // frame whose data might not fit would leave verified plaintext with no place.
+            if len - FRAME_OVERHEAD > dst.len() - produced {
+                break;
+            }
+            let frame = buf.get_mut(..len).unwrap_or_default();
+            let data = self.open_frame(frame, tx)?;
+            let out = dst
+                .get_mut(produced..produced + data.len())
+                .ok_or(ProtocolError::FrameTooLong)?;
+            out.copy_from_slice(data);
+            consumed += len;
+            produced += data.len();
+        }
+        Ok((consumed, produced))
+    }
 }
 
 /// A tcpcrypt session (RFC 8548). See the module documentation.
@@ -379,6 +464,70 @@ impl Session {
         }
     }
 
+    /// Opens whole frames of the received stream from `src` (which it may decrypt in place:
+    /// the consumed bytes are scribbled on) and writes their application data into `dst`,
+    /// bypassing the session's receive buffers (RFC 8548 §3.6–§3.8, the same offsets, nonces,
+    /// key generations and errors as [`Session::handle_stream`], which shares the per-frame
+    /// step). Returns (stream bytes consumed, plaintext bytes written).
+    ///
+    /// Only on the fast path: established, nothing buffered ([`Session::pending_input`] and
+    /// [`Session::readable`] both 0) and no FINp received yet; otherwise `Ok((0, 0))`, except
+    /// on a failed session, which returns its error as `handle_stream` does. Stops before a
+    /// frame that is incomplete in `src` or whose data might not fit in the rest of `dst`
+    /// (judged from its clen: at most `clen - 17` bytes); the caller then feeds those bytes to
+    /// `handle_stream` as before ([`Session::input_needed`] says how many complete the frame).
+    /// A FINp frame is consumed and ends the stream ([`Session::fin_received`] true, later
+    /// [`Session::read`] gives `Ok(0)`). A rekey frame is handled exactly as in
+    /// `handle_stream`: an answering rekey frame is queued in the send buffer
+    /// ([`Session::pending_transmit`] > 0 afterwards, so [`Session::seal_into`] stands aside
+    /// until it has been polled).
+    ///
+    /// A fatal error fails the session exactly as `handle_stream` would, with the same
+    /// [`Error`] (bytes after the FINp frame in `src` give [`ProtocolError::FrameAfterFin`]).
+    /// The caller must abort: the data of the frames verified before the fault has been
+    /// written to the start of `dst`, but its length is not reported and it must be dropped;
+    /// the failing frame's plaintext is never written anywhere (it is wiped in `src`).
+    pub fn open_into(&mut self, src: &mut [u8], dst: &mut [u8]) -> Result<(usize, usize), Error> {
+        let buffered = !self.rx.is_empty() || !self.plain.is_empty();
+        let est = match &mut self.state {
+            State::Failed(e) => return Err(*e),
+            State::Established(e) if !e.fin_received && !buffered => e,
+            _ => return Ok((0, 0)),
+        };
+        match est.open_frames(src, dst, &mut self.tx) {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Bytes still needed to complete the message (Init1/Init2) or frame whose head sits in
+    /// the receive buffer: 0 when it is empty, at least 1 otherwise (e.g. `3 - len` for a
+    /// partial frame header, the rest of the frame once clen is known). Feeding exactly that
+    /// many bytes through [`Session::handle_stream`] empties the buffer again, so the caller
+    /// can return to [`Session::open_into`] after reading the plaintext out.
+    pub fn input_needed(&self) -> usize {
+        let have = self.rx.len();
+        if have == 0 {
+            return 0;
+        }
+        let total = match &self.state {
+            State::AwaitInit1 { .. } => match Init1::decode(&self.rx, self.tep) {
+                Ok(Decoded::Incomplete { needed }) => needed,
+                _ => 0,
+            },
+            State::AwaitInit2 { .. } => match Init2::decode(&self.rx, self.tep) {
+                Ok(Decoded::Incomplete { needed }) => needed,
+                _ => 0,
+            },
+            State::Established(e) => match split_frame(&self.rx, e.recv_offset) {
+                Ok(FrameSplit::Incomplete(needed)) => needed,
+                _ => 0,
+            },
+            State::Failed(_) => 0,
+        };
+        total.saturating_sub(have).max(1)
+    }
+
     fn process(&mut self) -> Result<(), Error> {
         let mut pos = 0;
         loop {
@@ -467,43 +616,14 @@ impl Session {
         let mut progressed = false;
         loop {
             let buf = self.rx.get_mut(*pos..).unwrap_or_default();
-            if buf.is_empty() {
+            let Some(len) = est.next_frame(buf)? else {
                 return Ok(progressed);
-            }
-            if est.fin_received {
-                return Err(ProtocolError::FrameAfterFin.into());
-            }
-            let len = match split_frame(buf, est.recv_offset)? {
-                FrameSplit::Frame(len) => len,
-                FrameSplit::Incomplete(_) => return Ok(progressed),
             };
             let frame = buf.get_mut(..len).unwrap_or_default();
-            let mut answer = false;
-            if frame
-                .first()
-                .is_some_and(|c| c & crate::frame::CONTROL_REKEY != 0)
-            {
-                answer = est.keys.on_peer_rekey()?;
-            }
-            let opened = est.keys.recv_key().open_in_place(est.recv_offset, frame)?;
-            self.plain.extend(opened.data);
-            if opened.fin {
-                est.fin_received = true;
-            }
-            est.recv_offset += len as u64;
+            let data = est.open_frame(frame, &mut self.tx)?;
+            self.plain.extend(data);
             *pos += len;
             progressed = true;
-            if answer && !est.fin_sent {
-                // RFC 8548 §3.8: remote > local, so local = remote and a rekey frame at once.
-                let n = est.keys.send_key().seal_append(
-                    est.send_offset,
-                    true,
-                    false,
-                    &[],
-                    &mut self.tx,
-                )?;
-                est.send_offset += n as u64;
-            }
         }
     }
 
@@ -605,6 +725,47 @@ impl Session {
             taken += piece.len();
         }
         Ok(taken)
+    }
+
+    /// Seals application data from `src` straight into `dst` as whole frames (RFC 8548 §3.6,
+    /// §4.2), bypassing the session's send buffer. Returns (plaintext bytes consumed, frame
+    /// bytes written). Only on the fast path: established, no FINp sent, and nothing pending
+    /// in the send buffer ([`Session::pending_transmit`] `== 0`, so stream order holds);
+    /// otherwise `Ok((0, 0))`, except on a failed session, which returns its error as
+    /// [`Session::write`] does.
+    ///
+    /// Frames carry at most [`Config::frame_data_len`] bytes, split exactly as `write` splits
+    /// one call's data (the same frames byte for byte when `dst` is large enough); when `dst`
+    /// cannot hold a whole frame of the next chunk, a smaller frame fills it exactly, and
+    /// nothing more is written once `dst` has no room for a frame with at least one data byte
+    /// (`FRAME_OVERHEAD + 1`). No allocation per frame: each is written and sealed in place
+    /// in `dst`.
+    pub fn seal_into(&mut self, src: &[u8], dst: &mut [u8]) -> Result<(usize, usize), Error> {
+        let chunk = self.config.frame_data_len();
+        let pending = self.pending_transmit();
+        let est = match &mut self.state {
+            State::Failed(e) => return Err(*e),
+            State::Established(e) if !e.fin_sent && pending == 0 => e,
+            _ => return Ok((0, 0)),
+        };
+        let (mut consumed, mut written) = (0, 0);
+        while consumed < src.len() {
+            let room = dst.len() - written;
+            if room < FRAME_OVERHEAD + 1 {
+                break;
+            }
+            let n = (src.len() - consumed).min(chunk).min(room - FRAME_OVERHEAD);
+            let data = src.get(consumed..consumed + n).unwrap_or_default();
+            let out = dst.get_mut(written..).unwrap_or_default();
+            let len = est
+                .keys
+                .send_key()
+                .seal_to(est.send_offset, false, false, data, out)?;
+            est.send_offset += len as u64;
+            consumed += n;
+            written += len;
+        }
+        Ok((consumed, written))
     }
 
     /// Sends exactly one frame carrying `data` (at most 65518 bytes), with FINp if `fin`, and
