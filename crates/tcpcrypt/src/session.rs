@@ -9,6 +9,12 @@
 //! [`Session::read`]). `read` returns `Ok(0)` only after a verified FINp frame; every
 //! fatal [`Error`] means abort (RST) and is distinct from that EOF.
 //!
+//! Once established, a relay can skip the session's buffers: [`Session::seal_into`] seals
+//! application data from its buffer straight into the outgoing one, [`Session::open_into`]
+//! opens received frames in place and copies their data out, each only while the buffered
+//! path holds nothing (stream order). Both paths share the per-frame steps (offsets, nonces,
+//! key generations, FINp, errors), so any interleaving of them carries the same stream.
+//!
 //! Handshake typestate inside: A starts in `AwaitInit2` (its Init1 already queued), B in
 //! `AwaitInit1`; both reach `Established` after the Init exchange, resumed sessions start
 //! there. Nothing here reads a clock or the OS RNG: randomness comes in at construction.
@@ -738,8 +744,8 @@ impl Session {
     /// one call's data (the same frames byte for byte when `dst` is large enough); when `dst`
     /// cannot hold a whole frame of the next chunk, a smaller frame fills it exactly, and
     /// nothing more is written once `dst` has no room for a frame with at least one data byte
-    /// (`FRAME_OVERHEAD + 1`). No allocation per frame: each is written and sealed in place
-    /// in `dst`.
+    /// ([`FRAME_OVERHEAD`](crate::frame::FRAME_OVERHEAD) `+ 1` = 21 bytes). No allocation
+    /// per frame: each is written and sealed in place in `dst`.
     pub fn seal_into(&mut self, src: &[u8], dst: &mut [u8]) -> Result<(usize, usize), Error> {
         let chunk = self.config.frame_data_len();
         let pending = self.pending_transmit();
