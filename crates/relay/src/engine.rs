@@ -70,6 +70,13 @@ pub struct RelayStats {
     pub refused_unrouted: u64,
     /// Destination-unreachable errors for outer SYNs reflected to the application.
     pub unreachable: u64,
+    /// Application bytes (both directions) moved straight from one leg's receive buffer
+    /// into the other's send buffer (`Stack::splice`: sealed or opened on the way when
+    /// encrypted), against [`RelayStats::buffered`], those that went through the
+    /// session's or the pair's own buffers. Nearly all bulk data should be spliced.
+    pub spliced: u64,
+    /// Application bytes (both directions) moved through the buffered path.
+    pub buffered: u64,
 }
 
 type PairId = u64;
@@ -112,7 +119,7 @@ impl std::fmt::Debug for Engine {
 /// per 16 KiB (+0.12 %), while the receiver, which holds an incomplete frame until its
 /// last byte arrives and moves that tail along with every read, holds and moves less.
 /// A message shorter than this is still one frame.
-const FRAME_DATA: usize = 16 * 1024;
+pub(crate) const FRAME_DATA: usize = 16 * 1024;
 
 /// Bound on translated packets waiting for [`Engine::poll_transmit`].
 const MAX_OUT: usize = 4096;
@@ -896,7 +903,13 @@ impl Engine {
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
+        let before = p.tx_bytes + p.rx_bytes;
         let result = p.pump(now, &mut self.stack, &mut self.scratch, self.config.buffer);
+        let spliced = std::mem::take(&mut p.spliced);
+        self.stats.spliced += spliced;
+        self.stats.buffered += (p.tx_bytes + p.rx_bytes)
+            .saturating_sub(before)
+            .saturating_sub(spliced);
         if let (Some(r), Some((_, peer))) = (&self.resume, p.outer_endpoints) {
             if let Some(t) = p.session_mut().and_then(Session::take_resumption_ticket) {
                 resumption::store(r, peer.addr, t);

@@ -1,12 +1,16 @@
 //! One relayed connection: the application's INNER connection and the OUTER connection to
 //! the peer, and the byte pump between them (DESIGN.md "Data path" steps 3 and 4).
 //!
-//! Up (inner → outer): plaintext read from the inner leg goes through
-//! [`tcpcrypt::Session::write`] (RFC 8548 §3.6 frames) and the session's stream goes into the
-//! outer leg's send buffer, which therefore holds ciphertext: a retransmission resends the
-//! same bytes under the same nonce. Down (outer → inner): stream bytes go through
-//! [`tcpcrypt::Session::handle_stream`], plaintext from [`tcpcrypt::Session::read`] into the
-//! inner leg. Every hop reads only what the next hop can take (one chunk staged at most).
+//! Up (inner → outer): plaintext from the inner leg's receive ring is sealed into RFC 8548
+//! §3.6 frames straight in the outer leg's send ring ([`stack::Stack::splice`] with
+//! [`tcpcrypt::Session::seal_into`]), which therefore holds ciphertext: a retransmission
+//! resends the same bytes under the same nonce. Down (outer → inner): whole frames in the
+//! outer leg's receive ring are opened into the inner leg's send ring
+//! ([`tcpcrypt::Session::open_into`]). Each byte is copied once between the rings. The
+//! buffered path ([`tcpcrypt::Session::write`] / [`tcpcrypt::Session::handle_stream`] and
+//! the session's own buffers) carries the Init messages, rekey answers, the FINp frame and
+//! frames that wrap around a ring's end; every hop reads only what the next hop can take
+//! (one chunk staged at most).
 //!
 //! Ends: the inner leg's FIN becomes our FINp frame followed by the outer TCP FIN, a
 //! verified FINp from the peer becomes the inner FIN (RFC 8548 §3.7); each direction closes
@@ -14,9 +18,11 @@
 //! an error, never EOF).
 
 use stack::{ConnId, Instant, IpEndpoint, RecvError, Stack};
+use tcpcrypt::frame::{split_frame, FrameSplit, FRAME_HEADER_LEN, FRAME_OVERHEAD};
 use tcpcrypt::Session;
 
 use crate::config::Policy;
+use crate::engine::FRAME_DATA;
 
 /// Bytes moved per step and staged per direction at most.
 pub(crate) const CHUNK: usize = 64 * 1024;
@@ -108,6 +114,9 @@ pub(crate) struct Pair {
     pub(crate) tx_bytes: u64,
     /// Application bytes delivered to the local application (outer → inner).
     pub(crate) rx_bytes: u64,
+    /// Of `tx_bytes` and `rx_bytes`, those moved by `Stack::splice` since the engine last
+    /// took the count ([`crate::RelayStats::spliced`]).
+    pub(crate) spliced: u64,
     /// Plaintext read from the inner leg, not yet taken by the session / outer leg.
     up: Vec<u8>,
     /// Stream bytes (ciphertext or plain) not yet taken by the outer leg.
@@ -159,6 +168,7 @@ impl Pair {
             hold_until: None,
             tx_bytes: 0,
             rx_bytes: 0,
+            spliced: 0,
             up: Vec::new(),
             up_wire: Vec::new(),
             down: Vec::new(),
@@ -267,11 +277,57 @@ impl Pair {
         Ok(())
     }
 
+    /// Whether bytes may go straight from one leg's receive ring into the other's send
+    /// ring (`Stack::splice`) in this direction: nothing is staged in the pair and, when
+    /// encrypted, nothing in the session's buffers for it (stream order), the session is
+    /// established and that direction has not ended.
+    fn fast_path(&self, dir: Leg) -> bool {
+        if self.draining.is_some() {
+            return false;
+        }
+        match dir {
+            // Up: towards the outer leg.
+            Leg::Outer => {
+                self.up.is_empty()
+                    && self.up_wire.is_empty()
+                    && !self.up_closed
+                    && !self.inner_eof
+                    && match &self.mode {
+                        Some(Mode::Crypt(s)) => {
+                            s.is_established() && !s.fin_sent() && s.pending_transmit() == 0
+                        }
+                        Some(Mode::Plain) => true,
+                        None => false,
+                    }
+            }
+            // Down: towards the inner leg.
+            Leg::Inner => {
+                self.down.is_empty()
+                    && !self.down_eof
+                    && !self.down_closed
+                    && !self.outer_fin_seen
+                    && match &self.mode {
+                        Some(Mode::Crypt(s)) => {
+                            s.is_established()
+                                && !s.fin_received()
+                                && s.pending_input() == 0
+                                && s.readable() == 0
+                        }
+                        Some(Mode::Plain) => true,
+                        None => false,
+                    }
+            }
+        }
+    }
+
     /// Inner → outer. Returns whether anything moved.
     ///
-    /// Bytes go from one stage straight into the next through `scratch`, each read sized
-    /// to what the next stage has room for; only what a stage still refuses is staged in
-    /// `up` / `up_wire` (and copied once more).
+    /// Normally bytes go from the inner leg's receive ring straight into the outer leg's
+    /// send ring, sealed into frames on the way ([`Stack::splice`] with
+    /// [`Session::seal_into`]): one copy. The buffered path (through `scratch`, the
+    /// session's send buffer and, for what a stage still refuses, `up` / `up_wire`) carries
+    /// the Init messages, rekey answers, the FINp frame and what the fast path cannot take
+    /// (a ring's free room that wraps in the middle of a frame).
     fn pump_up(
         &mut self,
         now: Instant,
@@ -320,14 +376,44 @@ impl Pair {
                 _ => {}
             }
         }
-        // 4. Read the inner leg when everything downstream is drained: as much as the
-        //    session (or, plain, the outer leg) takes.
-        let limit = match &self.mode {
-            Some(Mode::Crypt(s)) => SESSION_BUFFER
-                .saturating_sub(s.pending_transmit() + FRAMING_MARGIN)
-                .min(CHUNK),
-            _ if self.up_wire.is_empty() => legs.offer(stack, outer),
-            _ => 0,
+        // 4. The fast path: inner receive ring → (sealed) → outer send ring.
+        let fast = self.fast_path(Leg::Outer);
+        if fast {
+            let (taken, _) = match &mut self.mode {
+                Some(Mode::Crypt(s)) => stack
+                    .splice(now, inner, outer, |src, dst| s.seal_into(src, dst))
+                    .map_err(PumpError::Crypto)?,
+                _ => splice_copy(now, stack, inner, outer),
+            };
+            self.tx_bytes += taken as u64;
+            self.spliced += taken as u64;
+            moved |= taken > 0;
+        }
+        // 5. Read the inner leg when everything downstream is drained: as much as the
+        //    session (or, plain, the outer leg) takes. On the fast path only to learn of
+        //    the end of stream, or, encrypted, for a chunk that the outer leg has room
+        //    for but not in one piece (its free room wraps within a frame's length).
+        let limit = if fast {
+            let queued = stack.recv_queue(inner);
+            let room = legs.offer(stack, outer);
+            match &self.mode {
+                _ if queued == 0 => 1,
+                Some(Mode::Crypt(_)) if room > 2 * FRAME_OVERHEAD => {
+                    (room - FRAME_OVERHEAD).min(FRAME_DATA)
+                }
+                _ => 0,
+            }
+        } else {
+            match &self.mode {
+                // Established: what the session or the outer leg still holds drains first,
+                // then the fast path resumes (reading more here would keep it buffered).
+                Some(Mode::Crypt(s)) if s.is_established() && self.draining.is_none() => 0,
+                Some(Mode::Crypt(s)) => SESSION_BUFFER
+                    .saturating_sub(s.pending_transmit() + FRAMING_MARGIN)
+                    .min(CHUNK),
+                _ if self.up_wire.is_empty() => legs.offer(stack, outer),
+                _ => 0,
+            }
         };
         if self.up.is_empty() && !self.inner_eof && limit > 0 {
             match recv_leg(
@@ -359,7 +445,7 @@ impl Pair {
                 LegRead::Nothing => {}
             }
         }
-        // 5. End of the inner stream: FINp, then the outer FIN once it is all queued.
+        // 6. End of the inner stream: FINp, then the outer FIN once it is all queued.
         if self.draining.is_some() {
             return Ok(moved);
         }
@@ -383,8 +469,12 @@ impl Pair {
         Ok(moved)
     }
 
-    /// Outer → inner. Returns whether anything moved. As in [`Pair::pump_up`], plaintext
-    /// goes straight into the inner leg, staged in `down` only when it does not fit.
+    /// Outer → inner. Returns whether anything moved. As in [`Pair::pump_up`], whole
+    /// frames normally go from the outer leg's receive ring straight into the inner leg's
+    /// send ring, opened on the way ([`Session::open_into`]); the buffered path (the
+    /// session's receive buffers, `scratch`, `down`) carries the Init messages, a frame
+    /// that wraps around either ring, and whatever arrives before the session is
+    /// established.
     fn pump_down(
         &mut self,
         now: Instant,
@@ -400,8 +490,21 @@ impl Pair {
             self.rx_bytes += n as u64;
             moved |= n > 0;
         }
+        // 2. The fast path: outer receive ring → (opened) → inner send ring.
+        let fast = self.fast_path(Leg::Inner);
+        if fast {
+            let (taken, given) = match &mut self.mode {
+                Some(Mode::Crypt(s)) => stack
+                    .splice(now, outer, inner, |src, dst| s.open_into(src, dst))
+                    .map_err(PumpError::Crypto)?,
+                _ => splice_copy(now, stack, outer, inner),
+            };
+            self.rx_bytes += given as u64;
+            self.spliced += given as u64;
+            moved |= taken > 0;
+        }
         let room = legs.offer(stack, inner);
-        // 2. Decrypted data out of the session, into the inner leg. With nothing readable
+        // 3. Decrypted data out of the session, into the inner leg. With nothing readable
         //    a one-byte read still learns of the end of stream or a failure.
         if let Some(Mode::Crypt(s)) = &mut self.mode {
             let len = if s.readable() == 0 { 1 } else { room };
@@ -430,11 +533,30 @@ impl Pair {
                 }
             }
         }
-        // 3. Read the outer leg when the previous stage has room (plain: as much as the
-        //    inner leg takes).
+        // 4. Read the outer leg when the previous stage has room (plain: as much as the
+        //    inner leg takes). On the fast path only to learn of the end of stream or,
+        //    encrypted, to take a whole frame the splice could not (it wraps around the
+        //    end of either ring) through the session's buffers. Encrypted with a partial
+        //    frame buffered: exactly its rest, so that the fast path resumes after it.
+        //    (Step 3 may just have made the fast path possible again: then the next round
+        //    splices first.)
+        let fast_now = self.fast_path(Leg::Inner);
         let limit = match &self.mode {
-            Some(Mode::Crypt(s)) if s.readable() == 0 && self.down.len() < CHUNK => CHUNK,
-            Some(Mode::Crypt(_)) => 0,
+            _ if fast_now && stack.recv_queue(outer) == 0 => 1,
+            Some(Mode::Crypt(_)) if fast_now && fast => wrapped_frame(stack, outer, room),
+            _ if fast_now => 0,
+            Some(Mode::Crypt(s)) if s.readable() > 0 || self.down.len() >= CHUNK => 0,
+            Some(Mode::Crypt(s)) if s.is_established() && s.pending_input() > 0 => {
+                s.input_needed().clamp(1, CHUNK)
+            }
+            // Established, nothing buffered in the session, plaintext staged: it drains
+            // first, then the fast path resumes.
+            Some(Mode::Crypt(s))
+                if s.is_established() && !s.fin_received() && !self.down.is_empty() =>
+            {
+                0
+            }
+            Some(Mode::Crypt(_)) => CHUNK,
             _ if self.down.is_empty() => room,
             _ => 0,
         };
@@ -476,7 +598,7 @@ impl Pair {
                 LegRead::Nothing => {}
             }
         }
-        // 4. End of the peer's stream: FIN to the application after the last byte.
+        // 5. End of the peer's stream: FIN to the application after the last byte.
         if self.draining.is_some() {
             return Ok(moved);
         }
@@ -486,6 +608,45 @@ impl Pair {
             moved = true;
         }
         Ok(moved)
+    }
+}
+
+/// Plain relaying's fast path: copy what `to`'s send ring takes of `from`'s receive ring.
+/// Returns (bytes taken, bytes given), equal.
+fn splice_copy(now: Instant, stack: &mut Stack, from: ConnId, to: ConnId) -> (usize, usize) {
+    let copy = |src: &mut [u8], dst: &mut [u8]| {
+        let n = src.len().min(dst.len());
+        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+            d.copy_from_slice(s);
+        }
+        Ok::<_, core::convert::Infallible>((n, n))
+    };
+    match stack.splice(now, from, to, copy) {
+        Ok(moved) => moved,
+        Err(never) => match never {},
+    }
+}
+
+/// After a fast-path splice of `outer` into the inner leg: the length of the frame at the
+/// head of `outer`'s receive queue if it is all there and the inner leg has `room` for its
+/// data, so that the splice must have stopped for a ring wrap (read it the buffered way);
+/// else 0 (wait for the rest of the frame or for room). A malformed header also gives a length
+/// to read, so that the session reports the error.
+fn wrapped_frame(stack: &Stack, outer: ConnId, room: usize) -> usize {
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    if stack.peek(outer, &mut head) < FRAME_HEADER_LEN {
+        return 0;
+    }
+    let len = match split_frame(&head, 0) {
+        Ok(FrameSplit::Frame(len)) | Ok(FrameSplit::Incomplete(len)) => len,
+        Err(_) => return FRAME_HEADER_LEN,
+    };
+    // The frame's data (its length less the framing) must fit: frames of up to 64 KiB
+    // from other implementations are larger than `room` can ever be (one chunk).
+    if stack.recv_queue(outer) >= len && room >= len.saturating_sub(FRAME_OVERHEAD) {
+        len.min(CHUNK)
+    } else {
+        0
     }
 }
 

@@ -175,6 +175,12 @@ fn encrypted_transfer(v6: bool, len: usize, link: fn() -> Link, mtu: Option<usiz
     assert_eq!(ia, ib, "session IDs equal on both ends");
     assert_eq!(ia[0], 0x23, "X25519 session ID");
     assert!(status_seen, "status showed the encrypted pair");
+    // Every application byte was counted once per relay, and the bulk of them went from
+    // ring to ring (sealed or opened on the way), not through the sessions' buffers.
+    for st in [sim.a.engine().stats(), sim.b.engine().stats()] {
+        assert_eq!(st.spliced + st.buffered, 2 * len as u64, "{st:?}");
+        assert!(st.spliced * 4 >= 3 * 2 * len as u64, "{st:?}");
+    }
     // Nothing of the plaintext on the network, in either direction.
     assert_eq!(sim.a.out.marker_hits, 0);
     assert_eq!(sim.b.out.marker_hits, 0);

@@ -266,6 +266,23 @@ impl Stack {
         self.conn(id).map_or(0, |c| c.recv_buf.len())
     }
 
+    /// Copy up to `buf.len()` of the bytes ready to read into `buf` without consuming
+    /// them (for a caller that must see a record's header before deciding how much to
+    /// read); returns how many were copied.
+    pub fn peek(&self, id: ConnId, buf: &mut [u8]) -> usize {
+        let Some(c) = self.conn(id) else {
+            return 0;
+        };
+        let (a, b) = c.recv_buf.slices(0, buf.len());
+        let (head, tail) = buf.split_at_mut(a.len().min(buf.len()));
+        head.copy_from_slice(a.get(..head.len()).unwrap_or_default());
+        let m = b.len().min(tail.len());
+        if let (Some(d), Some(s)) = (tail.get_mut(..m), b.get(..m)) {
+            d.copy_from_slice(s);
+        }
+        head.len() + m
+    }
+
     /// Heap bytes held by the connection's send and receive buffers (0 when both are
     /// empty: buffers are allocated on first use and released once drained).
     pub fn buffer_allocation(&self, id: ConnId) -> usize {

@@ -540,3 +540,32 @@ fn eof_is_not_spliced_but_read_with_recv() {
     let mut buf = [0u8; 16];
     assert_eq!(r.p.b.recv(now, b1, &mut buf), Ok(0));
 }
+
+#[test]
+fn peek_copies_across_the_ring_wrap_without_consuming() {
+    let mut r = relay(None);
+    let data = pattern(200_000, 7);
+    deliver_to_b1(&mut r, &data);
+    // Read most of it so that the next delivery wraps around the ring's end.
+    let now = r.p.now;
+    let mut sink = vec![0u8; 150_000];
+    assert_eq!(r.p.b.recv(now, r.b1, &mut sink), Ok(150_000));
+    let more = pattern(150_000, 8);
+    deliver_to_b1(&mut r, &more);
+    let queued = r.p.b.recv_queue(r.b1);
+    assert_eq!(queued, 200_000);
+    let mut peeked = vec![0u8; queued + 10];
+    assert_eq!(r.p.b.peek(r.b1, &mut peeked), queued);
+    assert_eq!(r.p.b.peek(r.b1, &mut [0u8; 3][..]), 3);
+    assert_eq!(r.p.b.recv_queue(r.b1), queued, "peek consumed nothing");
+    let mut read = vec![0u8; queued];
+    let now = r.p.now;
+    assert_eq!(r.p.b.recv(now, r.b1, &mut read), Ok(queued));
+    assert_eq!(&peeked[..queued], &read[..]);
+    let mut expected = data[150_000..].to_vec();
+    expected.extend_from_slice(&more);
+    assert_eq!(read, expected);
+    // A stale id peeks nothing.
+    r.p.b.abort(now, r.b1);
+    assert_eq!(r.p.b.peek(r.b1, &mut peeked), 0);
+}
