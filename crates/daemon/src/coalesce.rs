@@ -415,7 +415,7 @@ impl TxBatch {
             lo.get(t).and_then(|b| b.get(at..at + n)),
             hi.first_mut().and_then(|b| b.get_mut(HDR_LEN..HDR_LEN + n)),
         ) {
-            dst.copy_from_slice(src);
+            bytecopy::copy(dst, src);
         }
         restore(&mut self.bufs[t]);
         self.lens[c] = HDR_LEN + n;
@@ -453,7 +453,7 @@ impl TxBatch {
         let Some(d) = dst.get_mut(len..len + src.len()) else {
             return false;
         };
-        d.copy_from_slice(src);
+        bytecopy::copy(d, src);
         if let Some(Some(open)) = self.open.get_mut(to) {
             open.append(seg, dst.get_mut(HDR_LEN..).unwrap_or_default());
             if open.closed && self.tail == Some(to) {

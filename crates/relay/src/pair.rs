@@ -615,10 +615,7 @@ impl Pair {
 /// Returns (bytes taken, bytes given), equal.
 fn splice_copy(now: Instant, stack: &mut Stack, from: ConnId, to: ConnId) -> (usize, usize) {
     let copy = |src: &mut [u8], dst: &mut [u8]| {
-        let n = src.len().min(dst.len());
-        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-            d.copy_from_slice(s);
-        }
+        let n = bytecopy::copy(dst, src);
         Ok::<_, core::convert::Infallible>((n, n))
     };
     match stack.splice(now, from, to, copy) {

@@ -229,7 +229,7 @@ impl FrameKey {
         if let Some((flags, rest)) = body.split_first_mut() {
             *flags = if fin { FLAG_FINP } else { 0 };
             if let Some(d) = rest.get_mut(..data.len()) {
-                d.copy_from_slice(data);
+                bytecopy::copy(d, data);
             }
         }
         self.seal_in_place(offset, frame)?;

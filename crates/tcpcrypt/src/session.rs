@@ -200,7 +200,7 @@ impl Established {
             let out = dst
                 .get_mut(produced..produced + data.len())
                 .ok_or(ProtocolError::FrameTooLong)?;
-            out.copy_from_slice(data);
+            bytecopy::copy(out, data);
             consumed += len;
             produced += data.len();
         }
@@ -646,7 +646,7 @@ impl Session {
         let avail = self.tx.get(self.tx_pos..end).unwrap_or_default();
         let n = avail.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
-            dst.copy_from_slice(src);
+            bytecopy::copy(dst, src);
         }
         self.tx_pos += n;
         let mut push = self.tx_pos == self.tx.len();

@@ -2,7 +2,7 @@
 //! holds unacknowledged and unsent data, the receive buffer in-order data not yet read and,
 //! above it, out-of-order segment text placed at its sequence offset).
 //!
-//! Data moves with `copy_from_slice` over at most two contiguous parts. The storage is
+//! Data moves with [`bytecopy::copy`] over at most two contiguous parts. The storage is
 //! allocated on the first write, at the full capacity (so it never moves afterwards), and
 //! handed back once nothing is stored ([`Ring::take_storage`]; the stack keeps a few such
 //! buffers for reuse, so a busy connection does not fault fresh pages in on every refill):
@@ -83,7 +83,7 @@ impl Ring {
         let inside = init.saturating_sub(p).min(data.len());
         let (a, b) = data.split_at(inside);
         if let Some(dst) = self.buf.get_mut(p..p + inside) {
-            dst.copy_from_slice(a);
+            bytecopy::copy(dst, a);
         }
         self.buf.extend_from_slice(b);
     }
@@ -195,10 +195,10 @@ impl Ring {
         let (a, b) = self.slices(0, out.len());
         let (n1, n2) = (a.len(), b.len());
         if let Some(dst) = out.get_mut(..n1) {
-            dst.copy_from_slice(a);
+            bytecopy::copy(dst, a);
         }
         if let Some(dst) = out.get_mut(n1..n1 + n2) {
-            dst.copy_from_slice(b);
+            bytecopy::copy(dst, b);
         }
         self.consume(n1 + n2);
         n1 + n2

@@ -155,8 +155,8 @@ pub fn emit_with(
     let (a, b) = seg.get_mut(hlen..)?.split_at_mut(payload.0.len());
     // The payload is summed while it is copied (one pass), unless the link sums it.
     let payload_sum = if csum_partial {
-        a.copy_from_slice(payload.0);
-        b.copy_from_slice(payload.1);
+        bytecopy::copy(a, payload.0);
+        bytecopy::copy(b, payload.1);
         0
     } else {
         let sa = checksum::copy_with_sum(a, payload.0);
