@@ -2,9 +2,9 @@
 //! merged consecutive segments into one packet of up to 64 KB) is one segment larger than
 //! the MSS. RFC 9293 §3.10.7.4 accepts a segment by its sequence space and trims its text to
 //! the receive window, whatever its size; the receiving engine runs with `rx_trusted`
-//! (the checksum field of a merged packet is only a pseudo-header sum). (The trimming of a
-//! super-packet that runs past the window is not exercised here: a sender that respects
-//! the window never produces one.)
+//! (the checksum field of a merged packet is only a pseudo-header sum). A super-packet that
+//! runs past the window (a sender that respects the window never produces one, a broken or
+//! hostile one may) is trimmed to it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use stack::{
@@ -161,5 +161,83 @@ fn super_packets_within_a_small_window_arrive_intact() {
     // arrives as one merged packet ending at its right edge.
     let (b, largest) = transfer(8 * 1024);
     assert!(largest > 4000, "the test merged segments: {largest}");
+    assert_eq!(b.stats().bad_checksum, 0);
+}
+
+/// Moves packets both ways until nothing moves, reading nothing at `b`.
+fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let mut moved = false;
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.handle(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            a.handle(now, &buf[..n]);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_super_packet_past_the_window_is_trimmed_to_it() {
+    // b: an 8 KiB receive buffer (window shift 0, ring of exactly 8 192 bytes).
+    let mut a = engine(A, 1, 256 * 1024);
+    let mut b = engine(B, 2, 8 * 1024);
+    b.listen(
+        ListenAddr {
+            addr: None,
+            port: Some(80),
+        },
+        ListenConfig::default(),
+    );
+    let now = Instant::from_millis(0);
+    let id = a
+        .connect(now, IpEndpoint::new(A, 40000), IpEndpoint::new(B, 80), None)
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    let b_id = b
+        .find(IpEndpoint::new(B, 80), IpEndpoint::new(A, 40000))
+        .expect("b has the connection");
+    let want: Vec<u8> = (0..11_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    // 6 000 bytes queued at b, 1 000 of them read: too little to announce (less than an
+    // MSS), so 2 192 bytes of window remain advertised while the ring has 3 192 free.
+    assert_eq!(a.send(now, id, &want[..6000]), 6000);
+    exchange(&mut a, &mut b, now);
+    assert_eq!(b.recv_queue(b_id), 6000);
+    let mut rbuf = vec![0u8; 65536];
+    assert_eq!(b.recv(now, b_id, &mut rbuf[..1000]), Ok(1000));
+    assert_eq!(&rbuf[..1000], &want[..1000]);
+    // a's next data segment, grown to carry the remaining 5 000 bytes.
+    assert_eq!(a.send(now, id, &want[6000..]), 5000);
+    let mut buf = vec![0u8; 1500];
+    let n = a.poll_transmit(now, &mut buf).unwrap();
+    let mut p = buf[..n].to_vec();
+    let h = payload_at(&p);
+    assert_eq!(&p[h..], &want[6000..6000 + n - h], "a's next segment");
+    p.truncate(h);
+    p.extend_from_slice(&want[6000..]);
+    // (a itself sent only what the window allows; this packet stands for a broken or
+    // hostile sender, so a's own state is not consulted after it.)
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[10..12].fill(0);
+    let c = !stack::wire::checksum::sum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    while a.poll_transmit(now, &mut buf).is_some() {}
+    b.handle(now, &p);
+    // RFC 9293 §3.10.7.4: the text is trimmed to the advertised window, not to the ring.
+    assert_eq!(b.recv_queue(b_id), 5000 + 2192);
+    // b acknowledges exactly the window's right edge, and reads the stream intact.
+    let n = b.poll_transmit(now, &mut buf).expect("b acknowledges");
+    let ack = u32::from_be_bytes([buf[28], buf[29], buf[30], buf[31]]);
+    assert_eq!(ack, seq(&p).wrapping_add(2192));
+    assert_eq!(n, payload_at(&buf[..n]), "a pure ACK");
+    assert_eq!(b.recv(now, b_id, &mut rbuf), Ok(7192));
+    assert!(rbuf[..7192] == want[1000..8192], "the stream differs");
     assert_eq!(b.stats().bad_checksum, 0);
 }
