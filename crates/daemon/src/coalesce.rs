@@ -18,6 +18,7 @@
 //! engine writes it in place at the end of its super-packet ([`TxBatch`]). Writes keep the
 //! engine's order within a flow.
 
+use crate::page_phase::PhasedBuf;
 use crate::tun_hdr::{VirtioHdr, GSO_TCPV4, GSO_TCPV6, HDR_LEN, NEEDS_CSUM};
 
 /// Largest IP packet (the IPv4 total length and IPv6 payload length fields are 16 bits).
@@ -185,7 +186,8 @@ impl Open {
 const MAX_HEADERS: usize = 100;
 
 /// Packets queued for one batch of TUN writes, each buffer with room for the virtio-net
-/// header in front. Allocated once, zeroed lazily by the allocator (pages are touched only
+/// header in front and its packet at a fixed offset in its page (crate::page_phase).
+/// Allocated once, zeroed lazily by the allocator (pages are touched only
 /// as far as they are used); a batch allocates nothing and copies a segment at most once.
 ///
 /// The engine writes a packet straight into the newest open super-packet, over the end of
@@ -194,7 +196,7 @@ const MAX_HEADERS: usize = 100;
 /// (no copy at all); otherwise it is copied to a buffer of its own (or appended, payload
 /// only, to an older super-packet of its flow) and the saved bytes are restored.
 pub struct TxBatch {
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<PhasedBuf>,
     /// Bytes used in each buffer (virtio-net header included).
     lens: Vec<usize>,
     open: Vec<Option<Open>>,
@@ -248,7 +250,9 @@ impl TxBatch {
             HDR_LEN + mtu
         };
         Self {
-            bufs: (0..BATCH_WRITES).map(|_| vec![0; size]).collect(),
+            bufs: (0..BATCH_WRITES)
+                .map(|_| PhasedBuf::for_packets(size, HDR_LEN))
+                .collect(),
             lens: vec![0; BATCH_WRITES],
             open: vec![None; BATCH_WRITES],
             count: 0,
@@ -367,7 +371,7 @@ impl TxBatch {
         let seg = n.and_then(|n| buf.get(at..at + n)).and_then(candidate);
         // The saved payload bytes go back in every case; a merged segment's headers are
         // exactly those bytes, its payload already follows them.
-        let restore = |buf: &mut Vec<u8>| {
+        let restore = |buf: &mut [u8]| {
             if let (Some(dst), Some(src)) = (buf.get_mut(at..len), saved.get(..h)) {
                 dst.copy_from_slice(src);
             }

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod echo_engine;
 pub mod engine;
 pub mod event_loop;
+pub mod page_phase;
 pub mod plumbing;
 pub mod relay_engine;
 pub mod rx_offload;

@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use tun_rs::{DeviceBuilder, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use crate::page_phase::PhasedBuf;
 use crate::rx_offload::{self, Rx};
 use crate::tun_hdr::{VirtioHdr, HDR_LEN};
 
@@ -88,11 +89,11 @@ pub struct Tun {
 /// Largest read from the device: a 64 KB super-packet plus the virtio-net header.
 const MAX_READ: usize = 65_535 + VIRTIO_NET_HDR_LEN;
 
-/// Buffers for one read: the raw read (virtio-net header and packet), and the packets a
-/// GSO read other than a TCP super-packet is split into. Allocated once; a read allocates
-/// nothing.
+/// Buffers for one read: the raw read (virtio-net header and packet, the packet at a fixed
+/// offset in its page: crate::page_phase), and the packets a GSO read other than a TCP
+/// super-packet is split into. Allocated once; a read allocates nothing.
 pub struct RxBatch {
-    raw: Vec<u8>,
+    raw: PhasedBuf,
     bufs: Vec<Vec<u8>>,
     sizes: Vec<usize>,
     count: usize,
@@ -104,7 +105,7 @@ impl RxBatch {
     /// Buffers for packets of at most `mtu` bytes.
     pub fn new(mtu: u16) -> Self {
         Self {
-            raw: vec![0; MAX_READ],
+            raw: PhasedBuf::for_packets(MAX_READ, HDR_LEN),
             // One allocation each (not `vec![v; n]`, whose clones copy, and so touch, every
             // byte): pages are only touched when a split super-packet reaches them.
             bufs: (0..IDEAL_BATCH_SIZE)
@@ -187,7 +188,7 @@ impl Tun {
     ) -> io::Result<usize> {
         batch.count = 0;
         batch.whole = None;
-        let n = self.dev.recv(&mut batch.raw)?;
+        let n = self.dev.recv(&mut batch.raw[..])?;
         let segments = if self.dev.tcp_gso() {
             self.prepare(batch, n)?
         } else {
