@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use stack::{
-    ChecksumOffload, ConnConfig, Event, Instant, IpAddress, IpEndpoint, ListenAddr, ListenConfig,
-    Stack, StackConfig,
+    ChecksumOffload, ConnConfig, ConnId, Event, Instant, IpAddress, IpEndpoint, ListenAddr,
+    ListenConfig, Stack, StackConfig,
 };
 
 const A: IpAddress = IpAddress::v4(10, 0, 0, 1);
@@ -115,7 +115,9 @@ fn run(a: &mut Stack, b: &mut Stack, got: &mut Vec<u8>) -> usize {
     largest
 }
 
-fn transfer(recv_buffer: usize) -> (Stack, usize) {
+/// `a` (256 KiB buffers) connecting to `b` listening on port 80 with a receive buffer of
+/// `recv_buffer`: the SYN is queued, nothing has moved yet.
+fn connecting(recv_buffer: usize) -> (Stack, Stack, ConnId) {
     let mut a = engine(A, 1, 256 * 1024);
     let mut b = engine(B, 2, recv_buffer);
     b.listen(
@@ -129,6 +131,12 @@ fn transfer(recv_buffer: usize) -> (Stack, usize) {
     let id = a
         .connect(now, IpEndpoint::new(A, 40000), IpEndpoint::new(B, 80), None)
         .unwrap();
+    (a, b, id)
+}
+
+fn transfer(recv_buffer: usize) -> (Stack, usize) {
+    let (mut a, mut b, id) = connecting(recv_buffer);
+    let now = Instant::from_millis(0);
     let want: Vec<u8> = (0..1_000_000u32)
         .map(|i| (i * 13 + i / 509) as u8)
         .collect();
@@ -186,19 +194,8 @@ fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
 #[test]
 fn a_super_packet_past_the_window_is_trimmed_to_it() {
     // b: an 8 KiB receive buffer (window shift 0, ring of exactly 8 192 bytes).
-    let mut a = engine(A, 1, 256 * 1024);
-    let mut b = engine(B, 2, 8 * 1024);
-    b.listen(
-        ListenAddr {
-            addr: None,
-            port: Some(80),
-        },
-        ListenConfig::default(),
-    );
+    let (mut a, mut b, id) = connecting(8 * 1024);
     let now = Instant::from_millis(0);
-    let id = a
-        .connect(now, IpEndpoint::new(A, 40000), IpEndpoint::new(B, 80), None)
-        .unwrap();
     exchange(&mut a, &mut b, now);
     let b_id = b
         .find(IpEndpoint::new(B, 80), IpEndpoint::new(A, 40000))
