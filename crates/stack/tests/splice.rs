@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use stack::{ConnId, Duration, Event, ListenAddr, ListenConfig, RecvError, State};
+use stack::{ConnId, Duration, Event, RecvError, State};
 
 const RECV_BUFFER: usize = 256 * 1024;
 
@@ -50,40 +50,9 @@ struct Relay {
 }
 
 fn relay(filter: Option<Filter>) -> Relay {
-    let (a_addr, b_addr) = (v4(1), v4(2));
-    let mut p = Pair::new(stack(a_addr, 1), stack(b_addr, 2));
+    let mut p = Pair::new(stack(v4(1), 1), stack(v4(2), 2));
     p.filter = filter;
-    for port in [80, 81] {
-        p.b.listen(
-            ListenAddr {
-                addr: Some(b_addr),
-                port: Some(port),
-            },
-            ListenConfig::default(),
-        );
-    }
-    let now = p.now;
-    let a1 =
-        p.a.connect(now, ep(a_addr, 40000), ep(b_addr, 80), None)
-            .unwrap();
-    let a2 =
-        p.a.connect(now, ep(a_addr, 40001), ep(b_addr, 81), None)
-            .unwrap();
-    let b_est = |p: &Pair, port: u16| {
-        p.b_events
-            .iter()
-            .filter(|(_, e)| *e == Event::Established)
-            .map(|(id, _)| *id)
-            .find(|id| p.b.endpoints(*id).unwrap().0.port == port)
-    };
-    p.run_until(10_000, |p| {
-        p.a_has(a1, &Event::Established)
-            && p.a_has(a2, &Event::Established)
-            && b_est(p, 80).is_some()
-            && b_est(p, 81).is_some()
-    });
-    let b1 = b_est(&p, 80).unwrap();
-    let b2 = b_est(&p, 81).unwrap();
+    let (a1, a2, b1, b2) = relay_legs(&mut p);
     Relay {
         p,
         a1,
@@ -92,13 +61,6 @@ fn relay(filter: Option<Filter>) -> Relay {
         b2,
         seen: 0,
     }
-}
-
-/// Identity: copy as much as fits.
-fn copy(src: &mut [u8], dst: &mut [u8]) -> Result<(usize, usize), ()> {
-    let n = src.len().min(dst.len());
-    dst[..n].copy_from_slice(&src[..n]);
-    Ok((n, n))
 }
 
 /// Expanding transform: every `CHUNK`-byte unit of the input gets a 4-byte header

@@ -164,3 +164,47 @@ pub mod dialogue;
 pub fn ep(addr: IpAddress, port: u16) -> IpEndpoint {
     IpEndpoint::new(addr, port)
 }
+
+/// The relay shape of the splice tests: B listens on ports 80 and 81, A connects `a1` to
+/// 80 and `a2` to 81; runs until all four ends are established and returns
+/// `(a1, a2, b1, b2)` (`b1` is B's end on port 80).
+pub fn relay_legs(p: &mut Pair) -> (ConnId, ConnId, ConnId, ConnId) {
+    let (a_addr, b_addr) = (v4(1), v4(2));
+    for port in [80, 81] {
+        p.b.listen(
+            stack::ListenAddr {
+                addr: Some(b_addr),
+                port: Some(port),
+            },
+            stack::ListenConfig::default(),
+        );
+    }
+    let now = p.now;
+    let a1 =
+        p.a.connect(now, ep(a_addr, 40000), ep(b_addr, 80), None)
+            .unwrap();
+    let a2 =
+        p.a.connect(now, ep(a_addr, 40001), ep(b_addr, 81), None)
+            .unwrap();
+    let b_est = |p: &Pair, port: u16| {
+        p.b_events
+            .iter()
+            .filter(|(_, e)| *e == Event::Established)
+            .map(|(id, _)| *id)
+            .find(|id| p.b.endpoints(*id).unwrap().0.port == port)
+    };
+    p.run_until(10_000, |p| {
+        p.a_has(a1, &Event::Established)
+            && p.a_has(a2, &Event::Established)
+            && b_est(p, 80).is_some()
+            && b_est(p, 81).is_some()
+    });
+    (a1, a2, b_est(p, 80).unwrap(), b_est(p, 81).unwrap())
+}
+
+/// A splice transform that copies as much as fits.
+pub fn copy(src: &mut [u8], dst: &mut [u8]) -> Result<(usize, usize), ()> {
+    let n = src.len().min(dst.len());
+    dst[..n].copy_from_slice(&src[..n]);
+    Ok((n, n))
+}
