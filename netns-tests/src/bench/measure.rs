@@ -134,6 +134,98 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The machine's CPU time counters (the `cpu` line of `/proc/stat`), in clock ticks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MachineCpu {
+    /// All time of all CPUs (user through steal; guest time is already in user).
+    total: u64,
+    /// Idle and I/O wait.
+    idle: u64,
+    /// Time the hypervisor ran something else on our vCPUs.
+    steal: u64,
+}
+
+impl MachineCpu {
+    /// Reads `/proc/stat`; `None` if it is unreadable or malformed.
+    pub(crate) fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = f.try_into().ok()?;
+        Some(Self {
+            total: user + nice + system + idle + iowait + irq + softirq + steal,
+            idle: idle + iowait,
+            steal,
+        })
+    }
+
+    /// Busy and steal shares of all CPUs since `before`, in percent.
+    pub(crate) fn since(self, before: Self) -> Option<Busy> {
+        let total = self.total.checked_sub(before.total).filter(|t| *t > 0)? as f64;
+        let idle = self.idle.saturating_sub(before.idle) as f64;
+        let steal = self.steal.saturating_sub(before.steal) as f64;
+        Some(Busy {
+            busy: (100.0 * (total - idle) / total).clamp(0.0, 100.0),
+            steal: 100.0 * steal / total,
+        })
+    }
+}
+
+/// How busy all CPUs of the machine were during a measurement.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Busy {
+    /// Non-idle time, % of all CPUs (100 = every vCPU busy the whole time).
+    pub(crate) busy: f64,
+    /// Steal time, % of all CPUs.
+    pub(crate) steal: f64,
+}
+
+/// Runs `f` and returns its result with the machine's CPU use meanwhile.
+pub(crate) fn with_busy<T>(f: impl FnOnce() -> T) -> (T, Option<Busy>) {
+    let before = MachineCpu::now();
+    let out = f();
+    let busy = MachineCpu::now().zip(before).and_then(|(a, b)| a.since(b));
+    (out, busy)
+}
+
+/// A fixed amount of work (integer arithmetic, then copying 128 MiB through two 4 MiB
+/// buffers), timed: the median of three runs in milliseconds. Run just before a
+/// measurement, it shows how fast the machine itself is at that moment (this guest has
+/// slow phases in which every process runs slower: docs/BENCHMARKS.md, "The two modes").
+pub(crate) fn speed_probe() -> f64 {
+    let mut a = vec![1u8; 4 << 20];
+    let mut b = vec![2u8; 4 << 20];
+    let mut runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15_u64);
+            for _ in 0..10_000_000 {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                x = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            }
+            std::hint::black_box(x);
+            for i in 0..32 {
+                if i % 2 == 0 {
+                    b.copy_from_slice(&a);
+                } else {
+                    a.copy_from_slice(&b);
+                }
+                std::hint::black_box(&a);
+            }
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs.get(1).copied().unwrap_or(0.0)
+}
+
 /// Transmit counters of a link: bytes (on a TUN device: IP packets) and packets.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TxCounters {
@@ -265,6 +357,25 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn machine_cpu_counts_a_busy_spell() {
+        let (x, busy) = with_busy(|| {
+            let t = Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            x
+        });
+        assert!(x > 0);
+        let b = busy.unwrap();
+        // One of this machine's CPUs spun the whole time.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!(b.busy >= 100.0 / cpus * 0.8, "{b:?}");
+        assert!(b.busy <= 100.0 && b.steal >= 0.0, "{b:?}");
+        assert!(speed_probe() > 0.0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::measure::Busy;
 use crate::sections::{ttfb_median, Results, Tput};
 
 /// Heading of the section in docs/BENCHMARKS.md.
@@ -44,6 +45,15 @@ fn ratio(v: Option<f64>, base: Option<f64>) -> String {
     }
 }
 
+/// "busy % (steal %)" of the machine's CPUs, steal shown only when there was some.
+fn busy(b: Option<Busy>) -> String {
+    match b {
+        Some(b) if b.steal >= 0.5 => format!("{:.0} ({:.0})", b.busy, b.steal),
+        Some(b) => format!("{:.0}", b.busy),
+        None => "–".into(),
+    }
+}
+
 fn gbps(t: &Tput) -> Option<f64> {
     t.run.map(|r| r.bps / 1e9)
 }
@@ -72,16 +82,19 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
         "Client namespace → server namespace, IPv4, one TCP stream (iperf3 -t {}), link MTU 1500, \
          tcpc0 at the daemon's default MTU (9000) unless noted. Ratios are to baselines measured in the same run. CPU s/GB = CPU seconds (utime + \
          stime) per 10⁹ application bytes: \"tunnel\" counts the daemons (both hosts) or the pump, \
-         \"all\" adds both iperf3 processes.\n",
+         \"all\" adds both iperf3 processes. Busy % = non-idle time of all the machine's CPUs \
+         during the run (/proc/stat; steal in brackets when there was any). Probe ms = a fixed \
+         piece of work (integer arithmetic and 128 MiB of copies) timed just before the run: \
+         the machine's own speed at that moment, lower is faster.\n",
         m.secs
     );
 
     let _ = writeln!(s, "### Single-stream throughput\n");
     let _ = writeln!(
         s,
-        "| path | Gbit/s | × veth | × TUN pump 1500 | tunnel CPU s/GB | all CPU s/GB | note |"
+        "| path | Gbit/s | × veth | × TUN pump 1500 | tunnel CPU s/GB | all CPU s/GB | busy % | probe ms | note |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
     let veth = r
         .tput
         .iter()
@@ -96,13 +109,15 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
         let g = gbps(t);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             t.name,
             opt(g, 2),
             ratio(g, veth),
             ratio(g, pump),
             opt(cpu_per_gb(t, false).filter(|_| t.tunnel_cpu > 0.0), 2),
             opt(cpu_per_gb(t, true), 2),
+            busy(t.busy),
+            opt(t.probe_ms, 0),
             t.note
         );
     }
@@ -123,19 +138,21 @@ pub(crate) fn render(m: &Machine, r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "| path | sequential /s | × plain | 64 parallel /s | × plain | daemon CPU ms / conn | note |"
+        "| path | sequential /s | × plain | busy % | 64 parallel /s | × plain | busy % | daemon CPU ms / conn | note |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
     let base = r.conns.first();
     for c in &r.conns {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.name,
             opt(c.seq, 0),
             ratio(c.seq, base.and_then(|b| b.seq)),
+            busy(c.busy[0]),
             opt(c.par, 0),
             ratio(c.par, base.and_then(|b| b.par)),
+            busy(c.busy[1]),
             opt(c.cpu_ms, 2),
             c.note
         );

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use netns_tests::{Child, TempDir};
 
 use crate::measure::{
-    cpu_secs, field, line_with, median, parse_iperf, rss_kib, run_bounded, tx_counters, BenchError,
-    Iperf, TxCounters,
+    cpu_secs, field, line_with, median, parse_iperf, rss_kib, run_bounded, speed_probe,
+    tx_counters, with_busy, BenchError, Busy, Iperf, MachineCpu, TxCounters,
 };
 use crate::topo::{aead_toml, Bins, Daemon, Hosts, TunIo};
 
@@ -78,6 +78,10 @@ pub(crate) struct Tput {
     pub(crate) note: String,
     /// TUN I/O of each daemon during the run ("client" / "server").
     pub(crate) io: Vec<(&'static str, TunIo)>,
+    /// How busy the machine's CPUs were during the run.
+    pub(crate) busy: Option<Busy>,
+    /// The speed probe just before the run, ms (lower: faster machine).
+    pub(crate) probe_ms: Option<f64>,
 }
 
 /// One connection-rate row.
@@ -91,6 +95,8 @@ pub(crate) struct Conns {
     pub(crate) par: Option<f64>,
     /// CPU milliseconds of the daemons per connection in the parallel run.
     pub(crate) cpu_ms: Option<f64>,
+    /// How busy the machine's CPUs were: sequential run, parallel run.
+    pub(crate) busy: [Option<Busy>; 2],
     /// Remarks.
     pub(crate) note: String,
 }
@@ -310,10 +316,10 @@ fn tput_row(
     eprintln!("bench: throughput {name}");
     let before: Vec<Option<TunIo>> = daemons.iter().map(|(_, d)| d.io().ok()).collect();
     let watch = daemons.first().map(|(_, d)| *d);
-    if let Some((run, cpu, note)) = note_err(
-        iperf(ctx, h, ["-t", &secs], &[], tunnel, watch, perf),
-        &mut row.note,
-    ) {
+    row.probe_ms = Some(speed_probe());
+    let (result, busy) = with_busy(|| iperf(ctx, h, ["-t", &secs], &[], tunnel, watch, perf));
+    row.busy = busy;
+    if let Some((run, cpu, note)) = note_err(result, &mut row.note) {
         row.run = Some(run);
         row.tunnel_cpu = cpu;
         row.note = note;
@@ -328,6 +334,8 @@ fn tput_row(
 
 /// One `conns` worker run.
 struct ConnRate {
+    /// How busy the machine's CPUs were during the run.
+    busy: Option<Busy>,
     /// Connections per second.
     rate: f64,
     /// Failed connections.
@@ -424,10 +432,15 @@ fn conn_rate(
     );
     let timeout = Duration::from_secs(ctx.secs + 30);
     let cpu0: f64 = tunnel.iter().filter_map(|p| cpu_secs(*p, ctx.tck)).sum();
+    let machine0 = MachineCpu::now();
     let runner = std::thread::spawn(move || run_bounded("conns worker", cmd, timeout));
     let profiles = start_perf(ctx, tunnel, perf);
     let sessions = watch.map(|d| SessionWatch::during(d, &runner));
-    let out = runner.join().map_err(|_| BenchError::Step {
+    let joined = runner.join();
+    let busy = MachineCpu::now()
+        .zip(machine0)
+        .and_then(|(a, b)| a.since(b));
+    let out = joined.map_err(|_| BenchError::Step {
         what: "conns runner",
         detail: "thread panicked".into(),
     })??;
@@ -443,6 +456,7 @@ fn conn_rate(
         (Some(ok), Some(fail), Some(secs)) if secs > 0.0 => {
             let per = (!tunnel.is_empty() && ok > 0.0).then(|| cpu * 1e3 / ok);
             Ok(ConnRate {
+                busy,
                 rate: ok / secs,
                 fail: fail as u64,
                 cpu_ms: per,
@@ -474,12 +488,14 @@ fn conns_row(
     let mut seen = Vec::new();
     if let Some(c) = note_err(conn_rate(ctx, h, 1, tunnel, None, watch), &mut row.note) {
         row.seq = Some(c.rate);
+        row.busy[0] = c.busy;
         fails.push(format!("{} sequential", fail_text(&c)));
         seen.extend(c.sessions.map(|w| format!("sequential {}", w.text())));
     }
     if let Some(c) = note_err(conn_rate(ctx, h, 64, tunnel, perf, watch), &mut row.note) {
         row.par = Some(c.rate);
         row.cpu_ms = c.cpu_ms;
+        row.busy[1] = c.busy;
         fails.push(format!("{} parallel", fail_text(&c)));
         seen.extend(c.sessions.map(|w| format!("parallel {}", w.text())));
     }
