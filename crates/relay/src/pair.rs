@@ -320,6 +320,40 @@ impl Pair {
         }
     }
 
+    /// One fast-path step towards `to` (the outer leg: up, sealed; the inner leg: down,
+    /// opened): [`Stack::splice`] from the other leg's receive ring into `to`'s send ring.
+    /// Counts the plaintext moved (`tx_bytes` up, `rx_bytes` down, and `spliced`); returns
+    /// whether the source gave anything.
+    fn splice(
+        &mut self,
+        now: Instant,
+        stack: &mut Stack,
+        legs: Legs,
+        to: Leg,
+    ) -> Result<bool, PumpError> {
+        let (from, to_id) = match to {
+            Leg::Outer => (legs.inner, legs.outer),
+            Leg::Inner => (legs.outer, legs.inner),
+        };
+        let (taken, given) = match (&mut self.mode, to) {
+            (Some(Mode::Crypt(s)), Leg::Outer) => stack
+                .splice(now, from, to_id, |src, dst| s.seal_into(src, dst))
+                .map_err(PumpError::Crypto)?,
+            (Some(Mode::Crypt(s)), Leg::Inner) => stack
+                .splice(now, from, to_id, |src, dst| s.open_into(src, dst))
+                .map_err(PumpError::Crypto)?,
+            _ => splice_copy(now, stack, from, to_id),
+        };
+        // Plaintext: what was sealed (taken from the inner ring) or opened (given to it).
+        let (plain, count) = match to {
+            Leg::Outer => (taken as u64, &mut self.tx_bytes),
+            Leg::Inner => (given as u64, &mut self.rx_bytes),
+        };
+        *count += plain;
+        self.spliced += plain;
+        Ok(taken > 0)
+    }
+
     /// Inner → outer. Returns whether anything moved.
     ///
     /// Normally bytes go from the inner leg's receive ring straight into the outer leg's
@@ -379,15 +413,7 @@ impl Pair {
         // 4. The fast path: inner receive ring → (sealed) → outer send ring.
         let fast = self.fast_path(Leg::Outer);
         if fast {
-            let (taken, _) = match &mut self.mode {
-                Some(Mode::Crypt(s)) => stack
-                    .splice(now, inner, outer, |src, dst| s.seal_into(src, dst))
-                    .map_err(PumpError::Crypto)?,
-                _ => splice_copy(now, stack, inner, outer),
-            };
-            self.tx_bytes += taken as u64;
-            self.spliced += taken as u64;
-            moved |= taken > 0;
+            moved |= self.splice(now, stack, legs, Leg::Outer)?;
         }
         // 5. Read the inner leg when everything downstream is drained: as much as the
         //    session (or, plain, the outer leg) takes. On the fast path only to learn of
@@ -493,15 +519,7 @@ impl Pair {
         // 2. The fast path: outer receive ring → (opened) → inner send ring.
         let fast = self.fast_path(Leg::Inner);
         if fast {
-            let (taken, given) = match &mut self.mode {
-                Some(Mode::Crypt(s)) => stack
-                    .splice(now, outer, inner, |src, dst| s.open_into(src, dst))
-                    .map_err(PumpError::Crypto)?,
-                _ => splice_copy(now, stack, outer, inner),
-            };
-            self.rx_bytes += given as u64;
-            self.spliced += given as u64;
-            moved |= taken > 0;
+            moved |= self.splice(now, stack, legs, Leg::Inner)?;
         }
         let room = legs.offer(stack, inner);
         // 3. Decrypted data out of the session, into the inner leg. With nothing readable
