@@ -1,5 +1,6 @@
-//! The daemon's only clock: std `Instant` read once per wakeup, converted to the engine's
-//! `smoltcp::time::Instant` (microseconds since the daemon started).
+//! The daemon's only clock: std `Instant`, read for every TUN read batch and before every
+//! timer check (crate::event_loop), converted to the engine's `smoltcp::time::Instant`
+//! (microseconds since the daemon started).
 
 use crate::engine::Instant;
 

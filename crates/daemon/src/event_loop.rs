@@ -20,6 +20,23 @@ use crate::control::server::ControlServer;
 use crate::engine::{Engine, Instant};
 use crate::tun::{Legs, RxBatch, Tun, TxBatch};
 
+/// What the loop reads packets from and writes them to: the TUN device (a stand-in in the
+/// tests of the drain logic).
+trait Device {
+    fn recv_batch(&self, batch: &mut RxBatch, legs: &Legs, io: &mut TunIo) -> io::Result<usize>;
+    fn send_batch(&self, batch: &mut TxBatch, legs: &Legs, io: &mut TunIo) -> io::Result<usize>;
+}
+
+impl Device for Tun {
+    fn recv_batch(&self, batch: &mut RxBatch, legs: &Legs, io: &mut TunIo) -> io::Result<usize> {
+        Tun::recv_batch(self, batch, legs, io)
+    }
+
+    fn send_batch(&self, batch: &mut TxBatch, legs: &Legs, io: &mut TunIo) -> io::Result<usize> {
+        Tun::send_batch(self, batch, legs, io)
+    }
+}
+
 const TUN: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const CONTROL: Token = Token(2);
@@ -107,15 +124,15 @@ pub fn run<E: Engine>(
 }
 
 /// The device, its batches and its counters.
-struct Io<'a> {
-    tun: &'a Tun,
+struct Io<'a, D> {
+    tun: &'a D,
     legs: &'a Legs,
     rx: RxBatch,
     tx: TxBatch,
     stats: TunIo,
 }
 
-impl Io<'_> {
+impl<D: Device> Io<'_, D> {
     /// Reads until `WouldBlock`, draining the engine's output (and firing its due timers)
     /// every few reads.
     ///
@@ -192,5 +209,134 @@ impl Io<'_> {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::cell::Cell;
+    use std::net::SocketAddr;
+    use std::time::Duration as StdDuration;
+
+    use super::*;
+    use crate::engine::{ConnStatus, Duration, SESSID_LEN};
+
+    /// Returns `reads` one-byte packets (0, 1, ...), each after `gap` of real time (a
+    /// device whose queue takes that long to drain), then `WouldBlock`.
+    struct SlowDevice {
+        reads: u8,
+        next: Cell<u8>,
+        gap: StdDuration,
+    }
+
+    impl Device for SlowDevice {
+        fn recv_batch(&self, batch: &mut RxBatch, _: &Legs, _: &mut TunIo) -> io::Result<usize> {
+            let i = self.next.get();
+            if i == self.reads {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.next.set(i + 1);
+            std::thread::sleep(self.gap);
+            Ok(batch.load(&[i]))
+        }
+
+        fn send_batch(&self, batch: &mut TxBatch, _: &Legs, _: &mut TunIo) -> io::Result<usize> {
+            batch.clear();
+            Ok(0)
+        }
+    }
+
+    /// Records the time of every packet and timeout; its one timer is due `timer` after
+    /// the first packet.
+    #[derive(Default)]
+    struct Recorder {
+        packets: Vec<(u8, Instant)>,
+        timeouts: Vec<Instant>,
+        deadline: Option<Instant>,
+        timer: Duration,
+    }
+
+    impl Engine for Recorder {
+        fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+            if self.packets.is_empty() {
+                self.deadline = Some(now + self.timer);
+            }
+            self.packets.push((packet[0], now));
+        }
+        fn poll_transmit(&mut self, _: Instant, _: &mut [u8]) -> Option<usize> {
+            None
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            self.deadline
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            self.timeouts.push(now);
+            self.deadline = None;
+        }
+        fn status(&self) -> Vec<ConnStatus> {
+            Vec::new()
+        }
+        fn sessid(&self, _: SocketAddr, _: SocketAddr) -> Option<[u8; SESSID_LEN]> {
+            None
+        }
+    }
+
+    /// Regression test for the frozen clock (docs/BENCHMARKS.md, "Refused connections
+    /// under parallel load (session 4)"): draining a long queue, every read is handled at
+    /// the time it was read, not at the time of the wakeup, and a timer that falls due
+    /// meanwhile fires during the drain (at the next drain point), not after it.
+    #[test]
+    fn a_long_drain_reads_the_clock_per_read_and_fires_timers_on_the_way() {
+        let reads = 3 * READS_PER_DRAIN as u8;
+        let gap = StdDuration::from_millis(1);
+        let dev = SlowDevice {
+            reads,
+            next: Cell::new(0),
+            gap,
+        };
+        let legs = Legs::new("10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mut io = Io {
+            tun: &dev,
+            legs: &legs,
+            rx: RxBatch::new(1500),
+            tx: TxBatch::new(1500, false),
+            stats: TunIo::default(),
+        };
+        let mut engine = Recorder {
+            timer: Duration::from_millis(5),
+            ..Recorder::default()
+        };
+        let clock = Clock::new();
+        io.read(&mut engine, &clock);
+
+        assert_eq!(engine.packets.len(), usize::from(reads));
+        // Each read took at least `gap`: each packet's time is at least that after the
+        // previous one's (one frozen time for the whole drain was the bug).
+        for w in engine.packets.windows(2) {
+            let (a, b) = (w[0].1, w[1].1);
+            assert!(
+                b - a >= Duration::from_micros(gap.as_micros() as u64),
+                "{:?} then {:?}",
+                w[0],
+                w[1]
+            );
+        }
+        // The timer, due 5 ms after the first packet, fired at the first drain point
+        // after that (after READS_PER_DRAIN reads, ≥ 16 ms in), before the drain ended.
+        let first = engine.packets[0].1;
+        let last = engine.packets.last().unwrap().1;
+        assert_eq!(engine.timeouts.len(), 1, "{:?}", engine.timeouts);
+        let fired = engine.timeouts[0];
+        assert!(fired >= first + Duration::from_millis(5));
+        assert!(
+            fired < last,
+            "timer fired at {fired} after the drain ({last})"
+        );
+        assert_eq!(
+            engine.packets.iter().filter(|(_, t)| *t <= fired).count(),
+            READS_PER_DRAIN
+        );
     }
 }

@@ -131,6 +131,20 @@ impl RxBatch {
     }
 }
 
+#[cfg(test)]
+impl RxBatch {
+    /// Loads `packet` as what one read returned (tests of the event loop's drain logic).
+    pub(crate) fn load(&mut self, packet: &[u8]) -> usize {
+        let end = HDR_LEN + packet.len();
+        if let Some(dst) = self.raw.get_mut(HDR_LEN..end) {
+            dst.copy_from_slice(packet);
+        }
+        self.whole = Some((HDR_LEN, end));
+        self.count = 1;
+        1
+    }
+}
+
 impl Tun {
     /// Creates the device `name` with `mtu`, with virtio-net offloads if `offload`. The link
     /// stays down until the plumbing sets it up.
