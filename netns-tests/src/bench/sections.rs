@@ -190,22 +190,23 @@ fn iperf_server(h: &Hosts) -> Result<Child, BenchError> {
     Ok(c)
 }
 
-/// One iperf3 run client → server. `amount` is `-t SECS` or `-n BYTES`. While it runs:
-/// optionally asks `watch` for the ciphers of its connections and records `perf` profiles.
+/// One iperf3 run client → server (its IPv6 address if `v6`); `opts` says how much
+/// (`-t SECS` or `-n BYTES`) and anything else. While it runs: optionally asks `watch` for
+/// the ciphers of its connections and records `perf` profiles.
 fn iperf(
     ctx: &Ctx,
     h: &Hosts,
-    amount: [&str; 2],
-    extra: &[&str],
+    opts: &[&str],
+    v6: bool,
     tunnel: &[u32],
     watch: Option<&Daemon>,
     perf: Option<&str>,
 ) -> Result<(Iperf, f64, String), BenchError> {
     ctx.check("iperf3")?;
-    let addr = h.server_addr().to_string();
+    let addr = h.server_addr_of(v6).to_string();
     let port = IPERF_PORT.to_string();
-    let mut args = vec!["-c", &addr, "-p", &port, amount[0], amount[1], "-J"];
-    args.extend_from_slice(extra);
+    let mut args = vec!["-c", &addr, "-p", &port, "-J"];
+    args.extend_from_slice(opts);
     let cmd = h.client.command("iperf3", &args);
     let cpu0: Vec<f64> = tunnel
         .iter()
@@ -298,12 +299,14 @@ fn perf_report(file: &std::path::Path) {
     }
 }
 
-/// One throughput row; `daemons` (named "client" / "server") are the tunnel, the first is
-/// asked for the ciphers in use, and each one's TUN I/O during the run is recorded.
+/// One throughput row (to the server's IPv6 address if `v6`); `daemons` (named "client" /
+/// "server") are the tunnel, the first is asked for the ciphers in use, and each one's TUN
+/// I/O during the run is recorded.
 fn tput_row(
     ctx: &Ctx,
     h: &Hosts,
     name: &str,
+    v6: bool,
     tunnel: &[u32],
     daemons: &[(&'static str, &Daemon)],
     perf: Option<&str>,
@@ -317,7 +320,7 @@ fn tput_row(
     let before: Vec<Option<TunIo>> = daemons.iter().map(|(_, d)| d.io().ok()).collect();
     let watch = daemons.first().map(|(_, d)| *d);
     row.probe_ms = Some(speed_probe());
-    let (result, busy) = with_busy(|| iperf(ctx, h, ["-t", &secs], &[], tunnel, watch, perf));
+    let (result, busy) = with_busy(|| iperf(ctx, h, &["-t", &secs], v6, tunnel, watch, perf));
     row.busy = busy;
     if let Some((run, cpu, note)) = note_err(result, &mut row.note) {
         row.run = Some(run);
@@ -592,7 +595,15 @@ fn wire_rows(ctx: &Ctx, h: &Hosts, path: &str) -> Vec<Wire> {
     };
     let r = (|| -> Result<(u64, TxCounters), BenchError> {
         let c0 = counters(h)?;
-        let (run, _, _) = iperf(ctx, h, ["-n", "100M"], &["-b", "200M"], &[], None, None)?;
+        let (run, _, _) = iperf(
+            ctx,
+            h,
+            &["-n", "100M", "-b", "200M"],
+            false,
+            &[],
+            None,
+            None,
+        )?;
         Ok((run.sent, counters(h)?.since(c0)))
     })();
     if let Some((app, c)) = note_err(r, &mut bulk.note) {
@@ -726,7 +737,7 @@ pub(crate) fn run_all(ctx: &Ctx) -> Results {
             let h = Hosts::pump(&ctx.bins, mtu)?;
             let _srv = iperf_server(&h)?;
             let pid: Vec<u32> = h.link_pid().into_iter().collect();
-            Ok(tput_row(ctx, &h, &name, &pid, &[], None))
+            Ok(tput_row(ctx, &h, &name, false, &pid, &[], None))
         })();
         match r {
             // Keep the pump rows right after the veth baseline.
@@ -797,8 +808,15 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
 
     // 1. No daemon.
     if tput {
-        res.tput
-            .push(tput_row(ctx, &h, "veth, plain kernel TCP", &[], &[], None));
+        res.tput.push(tput_row(
+            ctx,
+            &h,
+            "veth, plain kernel TCP",
+            false,
+            &[],
+            &[],
+            None,
+        ));
     }
     if conns {
         res.conns
@@ -820,6 +838,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 ctx,
                 &h,
                 "tcpcryptd relaying plain (server without daemon)",
+                false,
                 &[cd.pid()],
                 &[("client", &cd)],
                 None,
@@ -865,10 +884,22 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 ctx,
                 &h,
                 &format!("tcpcryptd encrypted, {label}"),
+                false,
                 &pids,
                 &[("client", &cd), ("server", &sd)],
                 perf,
             ));
+            if i == 0 {
+                res.tput.push(tput_row(
+                    ctx,
+                    &h,
+                    &format!("tcpcryptd encrypted, {label}, IPv6"),
+                    true,
+                    &pids,
+                    &[("client", &cd), ("server", &sd)],
+                    None,
+                ));
+            }
         }
         if i == 0 && conns {
             res.conns.push(conns_row(
@@ -919,6 +950,7 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
             ctx,
             &h,
             &format!("tcpcryptd encrypted, AES-128-GCM, tcpc0 MTU {mtu}"),
+            false,
             &pids,
             &[("client", &cd), ("server", &sd)],
             None,

@@ -143,12 +143,24 @@ impl Hosts {
 
     /// The server's IPv4 address.
     pub(crate) fn server_addr(&self) -> IpAddr {
-        Addrs::plan(self.subnet, 2).get(false)
+        self.server_addr_of(false)
+    }
+
+    /// The server's IPv4 or IPv6 address.
+    pub(crate) fn server_addr_of(&self, v6: bool) -> IpAddr {
+        Addrs::plan(self.subnet, 2).get(v6)
     }
 
     /// The subnet as a CIDR for `--route`.
     pub(crate) fn cidr(&self) -> String {
         format!("10.201.{}.0/24", self.subnet)
+    }
+
+    /// The IPv6 subnet as a CIDR for `--route`.
+    pub(crate) fn cidr6(&self) -> String {
+        match Addrs::plan(self.subnet, 0).v6.segments() {
+            [a, b, c, d, ..] => format!("{a:x}:{b:x}:{c:x}:{d:x}::/64"),
+        }
     }
 
     /// Starts a bench worker (`bench MODE ARGS`) in the server namespace; waits for READY.
@@ -193,8 +205,15 @@ impl Daemon {
         front: &[&str],
     ) -> Result<(Self, Self), BenchError> {
         let sd = Self::start_with(bins, &h.server, dir, "server", toml, front)?;
-        let route = h.cidr();
-        let cd = Self::start_with(bins, &h.client, dir, "client", toml, &["--route", &route])?;
+        let (route, route6) = (h.cidr(), h.cidr6());
+        let cd = Self::start_with(
+            bins,
+            &h.client,
+            dir,
+            "client",
+            toml,
+            &["--route", &route, "--route", &route6],
+        )?;
         Ok((cd, sd))
     }
 

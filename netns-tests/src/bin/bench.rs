@@ -7,7 +7,8 @@
 //! Builds the release binaries (`tcpcryptd`, `linkemu`), then in one run, each step bounded
 //! in time: single-stream iperf3 throughput over a plain veth, over a minimal TUN pump of our
 //! own (MTU 1500 / 9000 / 65000), through `tcpcryptd` relaying plain, and through two
-//! daemons encrypting with each AEAD; new connections per second (sequential, 64 parallel);
+//! daemons encrypting with each AEAD (AES-128-GCM over IPv6 too), with the machine's CPU
+//! use and a speed probe next to each run; new connections per second (sequential, 64 parallel);
 //! time to first byte over `linkemu` at 20 ms RTT; daemon RSS with 10 000 and 50 000 idle
 //! connections; CPU seconds per GB; bytes on the wire per application byte for bulk and
 //! 471-byte request/response. Prints a markdown block and writes it into the
