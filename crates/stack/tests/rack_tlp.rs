@@ -294,3 +294,105 @@ fn limited_transmit_sends_new_data_on_the_first_two_dupacks() {
     }
     assert_eq!(d.stack.stats().retransmits, 0);
 }
+
+/// The RTO of these dialogues: SRTT 20 ms and RTTVAR ≤ 10 ms give `SRTT + 4·RTTVAR`
+/// ≤ 60 ms, raised to the RFC 6298 §2.4 minimum.
+const RTO: Duration = Duration::from_millis(200);
+
+/// RFC 8985 §7.2: with a single segment in flight the PTO is `2·SRTT + WCDelAckT`
+/// = 240 ms, later than the RTO (200 ms after the ACK that restarted it). `TLP_calc_PTO`
+/// cuts it to the RTO's deadline: at that instant the tail is probed (the last segment
+/// again, nothing new being queued) instead of timing out. No RTO is counted, the
+/// window is not collapsed to the loss window while the probe is out, and the RTO
+/// restarts one RTO after the probe. The probe's ACK then ends the episode as a repaired
+/// loss (§7.4): one reduction to `max(0.7·FlightSize, 2·SMSS)`.
+#[test]
+fn single_tail_segment_is_probed_at_the_rto_deadline() {
+    let (mut d, id, rseq, sseq) = established(true);
+    let mss = send_segments(&mut d, id, 4);
+    let iw = d.stack.cwnd(id).unwrap();
+    assert_eq!(iw, 10 * u64::from(mss), "initial window");
+    // The first three arrive; the last one is lost.
+    let t_ack = d.now + RTT;
+    d.at(t_ack);
+    d.send(
+        ACK,
+        rseq,
+        sseq.wrapping_add(3 * mss),
+        WND,
+        &Opts::default(),
+        &[],
+    );
+    d.recv_none();
+    assert_eq!(
+        d.stack.next_deadline(),
+        Some(t_ack + RTO),
+        "probe at the RTO"
+    );
+    let t = d.to_deadline();
+    let probe = d.recv_one();
+    assert_eq!(
+        probe.seq,
+        sseq.wrapping_add(3 * mss),
+        "the tail is the probe"
+    );
+    assert_eq!(probe.payload.len() as u32, mss);
+    let st = d.stack.stats();
+    assert_eq!((st.tlp_probes, st.rto_expiries, st.retransmits), (1, 0, 1));
+    assert_eq!(d.stack.cwnd(id), Some(iw), "no collapse to the loss window");
+    assert_eq!(d.stack.next_deadline(), Some(t + RTO), "RTO restarted");
+    // The probe arrives; its ACK covers everything.
+    let t2 = t + RTT;
+    d.at(t2);
+    d.send(
+        ACK,
+        rseq,
+        sseq.wrapping_add(4 * mss),
+        WND,
+        &Opts::default(),
+        &[],
+    );
+    d.recv_none();
+    assert_eq!(d.stack.send_queue(id), 0);
+    // §7.4: the episode counts as one repaired loss, cwnd reduced to ssthresh
+    // = max(0.7·FlightSize, 2·SMSS) = 2·SMSS (the same ACK may then grow it a little
+    // in congestion avoidance), well below the initial window.
+    let cwnd = d.stack.cwnd(id).unwrap();
+    let two = 2 * u64::from(mss);
+    assert!(cwnd >= two && cwnd < two + u64::from(mss), "cwnd {cwnd}");
+    let st = d.stack.stats();
+    assert_eq!((st.tlp_probes, st.rto_expiries), (1, 0));
+    assert_eq!(d.stack.next_deadline(), None, "nothing left to time");
+}
+
+/// RFC 8985 §7.2–7.3: only one probe may be outstanding. The single segment in flight
+/// is lost, so is its probe (sent at the RTO deadline, which it restarts): the RTO fires
+/// one RTO after the probe, resends from SND.UNA, and backs off (RFC 6298 §5.5); no
+/// second probe is scheduled during the backoff.
+#[test]
+fn lost_probe_is_repaired_by_the_restarted_rto() {
+    let (mut d, id, _rseq, sseq) = established(true);
+    let t0 = d.now;
+    let mss = send_segments(&mut d, id, 1);
+    assert_eq!(d.stack.next_deadline(), Some(t0 + RTO), "probe at the RTO");
+    let t_probe = d.to_deadline();
+    assert_eq!(t_probe, t0 + RTO);
+    let probe = d.recv_one();
+    assert_eq!((probe.seq, probe.payload.len() as u32), (sseq, mss));
+    assert_eq!(d.stack.stats().tlp_probes, 1);
+    assert_eq!(d.stack.stats().rto_expiries, 0);
+    // The probe is lost as well: the restarted RTO fires.
+    let t_rto = d.to_deadline();
+    assert_eq!(t_rto, t_probe + RTO, "RTO one RTO after the probe");
+    let rtx = d.recv_one();
+    assert_eq!((rtx.seq, rtx.payload.len() as u32), (sseq, mss));
+    let st = d.stack.stats();
+    assert_eq!((st.tlp_probes, st.rto_expiries), (1, 1));
+    assert_eq!(d.stack.cwnd(id), Some(u64::from(mss)), "loss window");
+    // Backed off: the next timeout comes two RTOs later, again an RTO, not a probe.
+    let t_rto2 = d.to_deadline();
+    assert_eq!(t_rto2, t_rto + RTO * 2, "doubled RTO");
+    assert_eq!(d.recv_one().seq, sseq);
+    let st = d.stack.stats();
+    assert_eq!((st.tlp_probes, st.rto_expiries), (1, 2));
+}

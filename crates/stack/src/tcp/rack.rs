@@ -16,7 +16,11 @@
 //!
 //! TLP (§7) sends one probe `PTO = 2·SRTT` after the last transmission when the tail of
 //! a flight may be lost: new data if there is any (§7.3), else the last segment again.
-//! The probe's SACK lets RACK repair the tail without the retransmission timer.
+//! The probe's SACK lets RACK repair the tail without the retransmission timer. A PTO
+//! that would come after the pending RTO is cut to the RTO's deadline (§7.2): at that
+//! instant the probe is sent instead of the timeout and the RTO restarts, so a lost
+//! single tail segment (PTO `2·SRTT + WCDelAckT`) costs one probe, not a timeout with
+//! its cwnd collapse and backoff. Only if the probe is lost too does the RTO fire.
 
 use std::collections::VecDeque;
 
@@ -522,7 +526,10 @@ impl Conn {
 
     /// RFC 8985 §7.2: schedule the PTO after sending new data or on an ACK, unless in
     /// recovery, a probe is outstanding, the RTO is backing off, or nothing is in
-    /// flight. A PTO not earlier than the pending RTO is not armed.
+    /// flight. A PTO later than the pending RTO is cut to the RTO's deadline
+    /// (`TLP_calc_PTO`: "if (TCP_RTO_expiration() < Now() + PTO) PTO =
+    /// TCP_RTO_expiration() - Now()"): the probe is sent at that instant instead of the
+    /// timeout, which `on_timeout` then drops and `on_pto_timer` restarts.
     pub(crate) fn arm_pto(&mut self, now: Instant) {
         let allowed = self.rack_enabled()
             && self.rec.recover.is_none()
@@ -535,13 +542,13 @@ impl Conn {
         }
         let one = self.flight() <= seq::len32(self.smss_data());
         let pto = Rack::pto(self.rtt.srtt(), one, self.rtt.config().granularity);
-        let at = now + pto;
-        match self.timers.get(TimerKind::Retransmit) {
-            // The RTO comes first anyway (RFC 8985 §7.2 caps the PTO at the RTO; here the
-            // timeout then simply runs, with its backoff).
-            Some(rto) if rto <= at => self.timers.stop(TimerKind::Probe),
-            _ => self.timers.set(TimerKind::Probe, at),
-        }
+        let at = match self.timers.get(TimerKind::Retransmit) {
+            // The RTO would come first: probe at its deadline instead (a single tail
+            // segment's PTO, 2·SRTT + WCDelAckT, usually lies past a 200 ms RTO).
+            Some(rto) => rto.min(now + pto),
+            None => now + pto,
+        };
+        self.timers.set(TimerKind::Probe, at);
     }
 
     /// The PTO fired (RFC 8985 §7.3). Returns true if a probe is now due.
