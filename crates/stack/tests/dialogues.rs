@@ -614,7 +614,11 @@ fn rfc1122_keepalive_answered_keeps_connection() {
 
 #[test]
 fn rfc6298_retransmission_on_timeout_with_backoff() {
-    let (mut d, id, rseq, sseq) = established();
+    // The RTO's backoff is the subject: no tail loss probe (RFC 8985 §7.2) in its place
+    // at the first deadline (tests/rack_tlp.rs covers that).
+    let mut cfg = config();
+    cfg.conn.rack_tlp = false;
+    let (mut d, id, rseq, sseq) = established_with(cfg);
     let now = d.now;
     d.stack.send(now, id, b"abc");
     let first = d.recv_one();
