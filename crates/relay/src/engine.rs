@@ -68,6 +68,9 @@ pub struct RelayStats {
     pub resets: u64,
     /// SYNs refused because they were not from the kernel-side address to a routed subnet.
     pub refused_unrouted: u64,
+    /// Outbound connections refused because no outer connection could be opened here
+    /// (every port to the destination in use, or the connection table full).
+    pub refused_local: u64,
     /// Destination-unreachable errors for outer SYNs reflected to the application.
     pub unreachable: u64,
     /// Application bytes (both directions) moved straight from one leg's receive buffer
@@ -594,14 +597,26 @@ impl Engine {
             ));
             cfg.eno_hooks.validator = Some(resumption::validator(o));
         }
+        // The outer leg keeps the application's port. The kernel gives that port out again
+        // once its own TIME-WAIT on the inner 4-tuple may be reused (`tcp_tw_reuse`: after
+        // 1 s), while the outer leg, which closed first as well, still sits in our 60-s
+        // TIME-WAIT: that TIME-WAIT gives way to the new incarnation (RFC 1122 §4.2.2.13,
+        // RFC 6191: ISS beyond the old SND.NXT, timestamps on), as the kernel's does. Taking
+        // an ephemeral port instead would hold a second port per reuse, and a burst of short
+        // connections to one service used up all 32 768 within a minute (then refused).
         let from = IpEndpoint::new(self.config.stack_addr(&remote.addr), remote.port);
-        let outer = match self.stack.connect(now, from, local, Some(cfg.clone())) {
+        let outer = match self
+            .stack
+            .connect_reopening(now, from, local, Some(cfg.clone()))
+        {
             Ok(o) => Ok(o),
             Err(_) => self
                 .stack
                 .connect(now, IpEndpoint::new(from.addr, 0), local, Some(cfg)),
         };
         let Ok(outer) = outer else {
+            self.stats.refused_local += 1;
+            tracing::debug!(app = %remote, dest = %local, "SYN refused: no outer connection (no free port to the destination, or the table is full)");
             self.stack.refuse(now, id);
             return;
         };

@@ -1178,3 +1178,115 @@ fn fronted_service_serves_a_client_reusing_its_4_tuple() {
     assert_eq!(sim.b.engine().stats().pairs_opened, 2);
     assert_eq!(sim.b.engine().stats().plain, 2);
 }
+
+/// Connection 1 from `app` to B's port 80 (A's application closes first, B's service answers
+/// after the EOF), then connection 2 on the same 4-tuple 1 s later (the kernel gives a
+/// port out again once its TIME-WAIT may be reused, `tcp_tw_reuse`: its own TIME-WAIT on
+/// the inner 4-tuple gives way). Returns the simulator after connection 2 ended or was
+/// refused, and the state of A's outer leg on the application's port just before it.
+fn outbound_port_reused(a: Host, app: IpEndpoint) -> (Sim, Option<stack::State>) {
+    let to = IpEndpoint::new(B_REAL_V4, 80);
+    let mut a = a;
+    let mut b = Host::plain_b(stack::sim::seed_from_env());
+    let (a1, b1) = (data(1_000, 60), data(2_000, 61));
+    b.serve(80, b1.clone(), SendMode::AfterEof);
+    a.connect(Instant::ZERO, app, to, a1.clone(), SendMode::Immediately);
+    let mut sim = sim_with(a, b, clean);
+    sim.run_until(|s| done(s, 1_000, 2_000), Duration::from_secs(10))
+        .unwrap();
+    assert_exchanged(&sim, &a1, &b1);
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let stack = sim.a.engine().stack();
+    let outer_state = stack
+        .find(IpEndpoint::new(STACK_V4, app.port), to)
+        .and_then(|id| stack.state(id));
+    let (a2, b2) = (data(3_000, 62), data(4_000, 63));
+    sim.b.serve(80, b2.clone(), SendMode::AfterEof);
+    let now = sim.now();
+    sim.a.app = App::new(a2.clone(), SendMode::Immediately);
+    let id = sim
+        .a
+        .app_stack
+        .connect_reopening(now, app, to, None)
+        .unwrap();
+    sim.a.app.conn = Some(id);
+    sim.run_until(
+        |s| s.a.app.reset || done(s, 3_000, 4_000),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    if !sim.a.app.reset {
+        assert_exchanged(&sim, &a2, &b2);
+    }
+    (sim, outer_state)
+}
+
+/// An application opening its 4-tuple again while the relay's outer leg for it (which
+/// closed first too) is still in TIME-WAIT: that TIME-WAIT gives way (RFC 1122 §4.2.2.13,
+/// RFC 6191) and the outer leg keeps the application's port, as masqueraded to B. An
+/// ephemeral port instead held a second port per reuse: the netns bench's 64-parallel
+/// plain-relay row, about 45 000 connections in a minute to one service, used up all
+/// 32 768 of them and the rest were refused (BENCHMARKS.md, session 6).
+#[test]
+fn outbound_reuse_of_an_application_port_reopens_the_outer_time_wait() {
+    let seed = stack::sim::seed_from_env();
+    let a = Host::relay_a(client_cfg(Policy::Opportunistic), seed);
+    let app = IpEndpoint::new(KERNEL_V4, 40040);
+    let (sim, outer_state) = outbound_port_reused(a, app);
+    assert_eq!(outer_state, Some(stack::State::TimeWait));
+    assert!(!sim.a.app.reset, "refused: {:?}", sim.a.app.events);
+    let conn = sim.b.app.conn.unwrap();
+    assert_eq!(
+        sim.b.app_stack.endpoints(conn).map(|e| e.1),
+        Some(IpEndpoint::new(A_REAL_V4, 40040)),
+        "B sees the application's port again"
+    );
+    let st = sim.a.engine().stats();
+    assert_eq!((st.pairs_opened, st.plain, st.refused_local), (2, 2, 0));
+}
+
+/// A SYN the relay cannot open an outer leg for (here: its connection table is full of
+/// TIME-WAITs) is refused, and counted as such (it was counted nowhere, so a run of these
+/// refusals left no trace in the engine's counters).
+#[test]
+fn outbound_syn_without_an_outer_leg_is_refused_and_counted() {
+    let seed = stack::sim::seed_from_env();
+    // Room for 4 connections: the outer legs of connections 1-3 in TIME-WAIT, plus the
+    // held SYN of connection 4.
+    let cfg = Config {
+        max_pairs: 1,
+        ..client_cfg(Policy::Opportunistic)
+    };
+    let mut a = Host::relay_a(cfg, seed);
+    let mut b = Host::plain_b(seed);
+    let to = IpEndpoint::new(B_REAL_V4, 80);
+    b.serve(80, data(10, 64), SendMode::AfterEof);
+    a.connect(
+        Instant::ZERO,
+        IpEndpoint::new(KERNEL_V4, 40050),
+        to,
+        data(10, 65),
+        SendMode::Immediately,
+    );
+    let mut sim = sim_with(a, b, clean);
+    for port in 40051..=40053 {
+        sim.run_until(|s| done(s, 10, 10), Duration::from_secs(10))
+            .unwrap();
+        sim.run_for(Duration::from_secs(1)).unwrap();
+        sim.b.serve(80, data(10, 64), SendMode::AfterEof);
+        let now = sim.now();
+        sim.a.connect(
+            now,
+            IpEndpoint::new(KERNEL_V4, port),
+            to,
+            data(10, 65),
+            SendMode::Immediately,
+        );
+    }
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    assert!(sim.a.app.reset, "the application sees a refusal");
+    assert!(!sim.a.app.established);
+    let st = sim.a.engine().stats();
+    assert_eq!((st.pairs_opened, st.refused_local), (3, 1));
+    assert_eq!(sim.a.engine().stack().connection_count(), 3);
+}

@@ -380,13 +380,14 @@ impl TunIo {
 }
 
 /// Engine counters (crates/relay engine `Stats`) that count a failed or refused connection.
-const FAILURE_COUNTERS: [&str; 7] = [
+const FAILURE_COUNTERS: [&str; 8] = [
     "refused_policy",
     "refused_destination",
     "outer_timeouts",
     "crypto_errors",
     "resets",
     "refused_unrouted",
+    "refused_local",
     "unreachable",
 ];
 
@@ -436,8 +437,12 @@ mod tests {
     fn engine_failures_from_stop_line() {
         let log = "2026 INFO daemon::daemon: tcpcryptd stopped signal=15 engine=Stats { \
                    pairs_opened: 9, refused_policy: 0, refused_destination: 3, outer_timeouts: 0, \
-                   crypto_errors: 0, resets: 12, refused_unrouted: 0, unreachable: 0 }";
-        assert_eq!(engine_failures(log), "refused_destination: 3, resets: 12");
+                   crypto_errors: 0, resets: 12, refused_unrouted: 0, refused_local: 2, \
+                   unreachable: 0 }";
+        assert_eq!(
+            engine_failures(log),
+            "refused_destination: 3, resets: 12, refused_local: 2"
+        );
         assert_eq!(engine_failures("nothing"), "?");
     }
 }
