@@ -854,9 +854,19 @@ fn veth_sections(ctx: &Ctx, res: &mut Results) -> Result<(), BenchError> {
                 None,
             ));
         }
-        if let Err(e) = cd.stop() {
-            res.notes
-                .push(format!("client daemon (plain relay) stop: {e}"));
+        match cd.stop() {
+            // The engine's failure counters (its whole life; the iperf3 runs fail none).
+            Ok(c) if conns => {
+                if let Some(row) = res.conns.last_mut() {
+                    let c = if c.is_empty() { "none" } else { c.as_str() };
+                    row.note
+                        .push_str(&format!("; engine failure counters: client {c}"));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => res
+                .notes
+                .push(format!("client daemon (plain relay) stop: {e}")),
         }
     }
 
