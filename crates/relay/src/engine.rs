@@ -591,10 +591,7 @@ impl Engine {
             .as_ref()
             .and_then(|r| resumption::offer(r, local.addr));
         if let (Some(o), Some(eno_cfg)) = (offer.as_ref(), cfg.eno.as_mut()) {
-            eno_cfg.teps.push(eno::TepOffer::with_data(
-                o.tep_byte() & 0x7f,
-                o.suboption_data(),
-            ));
+            resumption::add_offer(eno_cfg, o);
             cfg.eno_hooks.validator = Some(resumption::validator(o));
         }
         // The outer leg keeps the application's port. The kernel gives that port out again

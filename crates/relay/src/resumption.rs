@@ -46,6 +46,42 @@ pub(crate) fn offer(shared: &Shared, peer: IpAddress) -> Option<ResumeOffer> {
     r.cache.offer(&peer, None, &r.config, &mut r.rng)
 }
 
+/// TCP option space (RFC 9293 §3.1).
+const OPTION_SPACE: usize = 40;
+
+/// What a SYN of ours carries besides ENO: MSS (4), window scale (3), SACK-permitted (2)
+/// and timestamps (10) bytes.
+const SYN_OTHER_OPTIONS: usize = 19;
+
+/// Host A: adds `offer` to the SYN's TEP list as its most preferred suboption, keeping the
+/// SYN within the option space *with* timestamps and SACK.
+///
+/// The resumption suboption (TEP byte with v = 1, a 9-byte identifier half and an 8-byte
+/// nonce: 18 bytes) also offers its TEP for a fresh key exchange (B may answer it with
+/// v = 0, RFC 8548 §3.5), so the plain offer of that TEP goes; other plain offers stay
+/// while they fit, least preferred dropped first (RFC 8548 §3.5: an active opener MAY add
+/// them). With the whole list (4 TEPs) the ENO option took 24 bytes, and the stack, whose
+/// option fitting drops timestamps first, sent every resumed SYN without timestamps: those
+/// connections ran without RFC 7323 (no PAWS, and their TIME-WAIT could not be reopened
+/// under RFC 6191, so a burst of resumed connections used up the ports;
+/// docs/BENCHMARKS.md, "Refused connections in the plain-relay row (session 6)").
+/// IMPLEMENTING.md §6.7 ("option-space squeeze").
+pub(crate) fn add_offer(eno: &mut eno::Config, offer: &ResumeOffer) {
+    let tep = offer.tep_byte() & 0x7f;
+    eno.teps.retain(|t| t.id != tep);
+    eno.teps
+        .push(eno::TepOffer::with_data(tep, offer.suboption_data()));
+    let len = |c: &eno::Config| {
+        c.active_syn_option()
+            .to_bytes()
+            .map_or(usize::MAX, |b| b.len())
+    };
+    // `teps` is in rising priority: the first is the least preferred; the offer stays.
+    while eno.teps.len() > 1 && len(eno).saturating_add(SYN_OTHER_OPTIONS) > OPTION_SPACE {
+        eno.teps.remove(0);
+    }
+}
+
 /// Host A: the validator that ignores resumption answers not matching `offer`.
 pub(crate) fn validator(offer: &ResumeOffer) -> ValidatorFactory {
     let v: AnswerValidator = offer.answer_validator();

@@ -1045,7 +1045,7 @@ fn large_tun_mtu_keeps_outer_segments_within_the_path_mtu() {
 /// (session ID byte 0xa3, equal on both ends, different from the first) and carries data.
 #[test]
 fn second_connection_resumes_the_session() {
-    let ids = three_connections(true);
+    let ids: Vec<_> = three_connections(true).iter().map(|c| c.id).collect();
     assert_eq!(ids[0][0], 0x23, "first connection: fresh key exchange");
     assert_eq!(ids[1][0], 0xa3, "second connection: resumed (v = 1)");
     assert_eq!(ids[2][0], 0xa3, "third connection: resumed again");
@@ -1058,11 +1058,101 @@ fn second_connection_resumes_the_session() {
 /// A peer that does not resume answers the offer with a fresh key exchange.
 #[test]
 fn resumption_offer_to_a_peer_without_it_falls_back_to_fresh() {
-    let ids = three_connections(false);
-    assert!(ids.iter().all(|id| id[0] == 0x23), "all fresh");
+    let conns = three_connections(false);
+    assert!(conns.iter().all(|c| c.id[0] == 0x23), "all fresh");
+    // The resumption suboption alone offered X25519 for a fresh exchange as well.
+    assert!(conns.iter().skip(1).all(|c| c.syn_eno_v1));
 }
 
-fn three_connections(b_resumes: bool) -> Vec<[u8; 33]> {
+/// A resumed connection's SYN and SYN-ACK keep timestamps and SACK-permitted (RFC 7323,
+/// RFC 2018) next to the 18-byte resumption suboption: the SYN's other TEP offers give way
+/// (IMPLEMENTING.md §6.7). With all four offered, the timestamps were dropped.
+#[test]
+fn resumed_syn_and_syn_ack_keep_timestamps_and_sack() {
+    let conns = three_connections(true);
+    for (i, c) in conns.iter().enumerate() {
+        for (what, opts) in [("SYN", &c.syn), ("SYN-ACK", &c.syn_ack)] {
+            let kinds = option_kinds(opts);
+            for (kind, name) in [(2, "MSS"), (3, "window scale"), (4, "SACK-permitted")] {
+                assert!(
+                    kinds.contains(&kind),
+                    "connection {i} {what}: no {name}: {opts:02x?}"
+                );
+            }
+            assert!(
+                kinds.contains(&8),
+                "connection {i} {what}: no timestamps: {opts:02x?}"
+            );
+            assert!(
+                kinds.contains(&69),
+                "connection {i} {what}: no ENO: {opts:02x?}"
+            );
+        }
+        assert_eq!(c.syn_eno_v1, i > 0, "connection {i}: resumption offered");
+    }
+}
+
+/// Kinds of the TCP options in `opts` (RFC 9293 §3.1 layout).
+fn option_kinds(opts: &[u8]) -> Vec<u8> {
+    let mut kinds = Vec::new();
+    let mut i = 0;
+    while let Some(&kind) = opts.get(i) {
+        match kind {
+            0 => break,
+            1 => i += 1,
+            _ => {
+                kinds.push(kind);
+                i += usize::from(*opts.get(i + 1).unwrap_or(&1)).max(2);
+            }
+        }
+    }
+    kinds
+}
+
+/// One of [`three_connections`]: the session ID and the outer SYN's and SYN-ACK's TCP
+/// options.
+struct Resumed {
+    id: [u8; 33],
+    syn: Vec<u8>,
+    syn_ack: Vec<u8>,
+    /// The SYN's ENO option has a suboption with v = 1 (a resumption offer).
+    syn_eno_v1: bool,
+}
+
+/// Records the TCP options of SYN segments (SYN-ACKs if `ack`) crossing a link.
+fn syn_recorder(ack: bool, seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) -> Link {
+    let tamper: stack::sim::TamperFn = Box::new(move |_, pkt: &mut Vec<u8>| {
+        if let Ok(view) = stack::wire::ip::parse(pkt) {
+            let tcp = smoltcp::wire::TcpPacket::new_unchecked(view.payload);
+            if view.payload.len() >= 20 && tcp.syn() && tcp.ack() == ack {
+                seen.lock().unwrap().push(tcp.options().to_vec());
+            }
+        }
+        true
+    });
+    clean().with_tamper(tamper)
+}
+
+/// Whether the ENO option (kind 69) in `opts` has a suboption with v = 1.
+fn eno_has_v1(opts: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&kind) = opts.get(i) {
+        let len = match kind {
+            0 => return false,
+            1 => 1,
+            _ => usize::from(*opts.get(i + 1).unwrap_or(&2)).max(2),
+        };
+        if kind == 69 {
+            return opts
+                .get(i + 2..i + len)
+                .is_some_and(|body| body.iter().any(|b| b & 0x80 != 0 && b & 0x7f >= 0x20));
+        }
+        i += len;
+    }
+    false
+}
+
+fn three_connections(b_resumes: bool) -> Vec<Resumed> {
     let seed = stack::sim::seed_from_env();
     let mut a = Host::relay_a(
         Config {
@@ -1091,7 +1181,15 @@ fn three_connections(b_resumes: bool) -> Vec<[u8; 33]> {
             a_data.clone(),
             SendMode::Immediately,
         );
-        let mut sim = Simulator::new(a, b, clean(), clean()).with_start(start);
+        let syns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let syn_acks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut sim = Simulator::new(
+            a,
+            b,
+            syn_recorder(false, syns.clone()),
+            syn_recorder(true, syn_acks.clone()),
+        )
+        .with_start(start);
         let a_view = (
             IpEndpoint::new(KERNEL_V4, port),
             IpEndpoint::new(B_REAL_V4, 80),
@@ -1115,7 +1213,14 @@ fn three_connections(b_resumes: bool) -> Vec<[u8; 33]> {
         assert_eq!(sim.a.out.marker_hits + sim.b.out.marker_hits, 0);
         let (ia, ib) = (got.0.unwrap(), got.1.unwrap());
         assert_eq!(ia, ib, "connection {i}: equal session IDs");
-        ids.push(ia);
+        let first = |v: &std::sync::Mutex<Vec<Vec<u8>>>| v.lock().unwrap().first().cloned();
+        let syn = first(&syns).expect("a SYN crossed");
+        ids.push(Resumed {
+            id: ia,
+            syn_eno_v1: eno_has_v1(&syn),
+            syn,
+            syn_ack: first(&syn_acks).expect("a SYN-ACK crossed"),
+        });
         sim.run_for(Duration::from_secs(2)).unwrap();
         start = sim.now();
         a = std::mem::replace(&mut sim.a, Host::plain(A_REAL_V4, A_REAL_V6, 0, 0));
