@@ -1264,24 +1264,32 @@ fn fronted_service_serves_a_client_reusing_its_4_tuple() {
     assert_eq!(sim.b.engine().pair_count(), 0);
     // Connection 2 on the same 4-tuple, 1 s later: the client reopens its own TIME-WAIT.
     let (a2, b2) = (data(3_000, 52), data(4_000, 53));
-    sim.b.serve(80, b2.clone(), SendMode::AfterEof);
+    reconnect(&mut sim, from, to, &a2, &b2);
+    assert!(!sim.a.app.reset, "refused: {:?}", sim.a.app.events);
+    assert_exchanged(&sim, &a2, &b2);
+    assert_eq!(sim.b.engine().stats().pairs_opened, 2);
+    assert_eq!(sim.b.engine().stats().plain, 2);
+}
+
+/// A second connection from the application on `from` (its kernel reopening its own
+/// TIME-WAIT on the 4-tuple, as `tcp_tw_reuse` does) to `to`, where B's service answers
+/// `b` after the EOF of `a`; runs until both are exchanged or the application is reset.
+fn reconnect(sim: &mut Sim, from: IpEndpoint, to: IpEndpoint, a: &[u8], b: &[u8]) {
+    sim.b.serve(to.port, b.to_vec(), SendMode::AfterEof);
     let now = sim.now();
-    sim.a.app = App::new(a2.clone(), SendMode::Immediately);
+    sim.a.app = App::new(a.to_vec(), SendMode::Immediately);
     let id = sim
         .a
         .app_stack
         .connect_reopening(now, from, to, None)
         .unwrap();
     sim.a.app.conn = Some(id);
+    let (la, lb) = (a.len(), b.len());
     sim.run_until(
-        |s| s.a.app.reset || done(s, 3_000, 4_000),
+        |s| s.a.app.reset || done(s, la, lb),
         Duration::from_secs(10),
     )
     .unwrap();
-    assert!(!sim.a.app.reset, "refused: {:?}", sim.a.app.events);
-    assert_exchanged(&sim, &a2, &b2);
-    assert_eq!(sim.b.engine().stats().pairs_opened, 2);
-    assert_eq!(sim.b.engine().stats().plain, 2);
 }
 
 /// Connection 1 from `app` to B's port 80 (A's application closes first, B's service answers
@@ -1306,20 +1314,7 @@ fn outbound_port_reused(a: Host, app: IpEndpoint) -> (Sim, Option<stack::State>)
         .find(IpEndpoint::new(STACK_V4, app.port), to)
         .and_then(|id| stack.state(id));
     let (a2, b2) = (data(3_000, 62), data(4_000, 63));
-    sim.b.serve(80, b2.clone(), SendMode::AfterEof);
-    let now = sim.now();
-    sim.a.app = App::new(a2.clone(), SendMode::Immediately);
-    let id = sim
-        .a
-        .app_stack
-        .connect_reopening(now, app, to, None)
-        .unwrap();
-    sim.a.app.conn = Some(id);
-    sim.run_until(
-        |s| s.a.app.reset || done(s, 3_000, 4_000),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    reconnect(&mut sim, app, to, &a2, &b2);
     if !sim.a.app.reset {
         assert_exchanged(&sim, &a2, &b2);
     }
