@@ -17,6 +17,8 @@
 //!   to the engine whole, one segment larger than the MSS (RFC 9293 §3.10.7.4 trims any
 //!   segment to the receive window): the kernel built or merged it (TSO or GRO, checksums
 //!   partial or already verified), only its IP length fields are made to match the read.
+//!   One with neither checksum flag is dropped: its one checksum field cannot vouch for a
+//!   merged payload, and the kernel always sets one of the two for a TCP GSO packet.
 //!   Other GSO types (UDP) are split by tun-rs.
 
 use stack::wire::{checksum, ip};
@@ -110,6 +112,9 @@ fn complete(packet: &mut [u8], start: u16, offset: u16) -> bool {
 /// A TCP super-packet: checks its headers, sets the IP length fields to the read's length
 /// (the kernel's are normally right already) and counts the segments it stands for.
 fn super_packet(hdr: &VirtioHdr, packet: &mut [u8]) -> Rx {
+    if hdr.flags & (NEEDS_CSUM | DATA_VALID) == 0 {
+        return Rx::Drop;
+    }
     let len = packet.len();
     let v6 = hdr.gso_type & !GSO_ECN == GSO_TCPV6;
     let Some((TCP, iph)) = transport(packet) else {
@@ -289,6 +294,13 @@ mod tests {
         // With the ECN bit, the same.
         assert_eq!(
             prepare(&hdr(NEEDS_CSUM, GSO_TCPV4 | GSO_ECN, 1000), &mut p),
+            Rx::Whole { segments: 4 }
+        );
+        // Vouched for by neither flag: nothing can check a merged payload, dropped.
+        let mut q = p.clone();
+        assert_eq!(prepare(&hdr(0, GSO_TCPV4, 1000), &mut q), Rx::Drop);
+        assert_eq!(
+            prepare(&hdr(DATA_VALID, GSO_TCPV4, 1000), &mut q),
             Rx::Whole { segments: 4 }
         );
         // A TCPv6 GSO type on an IPv4 packet, or a UDP packet, is refused.
