@@ -71,6 +71,11 @@ fn sack(blocks: &[(u32, u32)]) -> Opts {
     }
 }
 
+/// The peer's pure ACK of everything below `ack`, with no options.
+fn ack(d: &mut Dialogue, rseq: u32, ack: u32) {
+    d.send(ACK, rseq, ack, WND, &Opts::default(), &[]);
+}
+
 /// Sends `n` full segments now; returns their payload size (the MSS in use).
 fn send_segments(d: &mut Dialogue, id: ConnId, n: usize) -> u32 {
     let now = d.now;
@@ -93,14 +98,7 @@ fn tail_loss_is_probed_after_two_srtt_and_repaired_without_rto() {
     // The first two arrive; the last two are lost.
     let t_ack = d.now + RTT;
     d.at(t_ack);
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(2 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(2 * mss));
     d.recv_none();
     let t = d.to_deadline();
     let waited = t - t_ack;
@@ -155,14 +153,7 @@ fn without_rack_tlp_the_tail_waits_for_the_rto() {
     let mss = send_segments(&mut d, id, 4);
     let t_ack = d.now + RTT;
     d.at(t_ack);
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(2 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(2 * mss));
     let t = d.to_deadline();
     assert!(t - t_ack >= Duration::from_millis(200), "{:?}", t - t_ack);
     let rtx = d.recv_all();
@@ -215,14 +206,7 @@ fn lost_retransmission_is_detected_and_resent_without_rto() {
     assert_eq!(d.stack.stats().lost_retransmits, 1);
     assert_eq!(d.stack.stats().rto_expiries, 0);
     assert_eq!(d.stack.stats().fast_retransmits, 1, "same recovery episode");
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(7 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(7 * mss));
     assert_eq!(d.stack.send_queue(id), 0);
 }
 
@@ -247,14 +231,7 @@ fn reordering_within_reo_wnd_is_not_a_loss() {
     // Segment 0 was only late: it arrives 2 ms later.
     let t = t1 + Duration::from_millis(2);
     d.at(t);
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(2 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(2 * mss));
     d.recv_none();
     assert_eq!(d.stack.stats().retransmits, 0);
     assert_eq!(d.stack.stats().fast_retransmits, 0);
@@ -315,14 +292,7 @@ fn single_tail_segment_is_probed_at_the_rto_deadline() {
     // The first three arrive; the last one is lost.
     let t_ack = d.now + RTT;
     d.at(t_ack);
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(3 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(3 * mss));
     d.recv_none();
     assert_eq!(
         d.stack.next_deadline(),
@@ -344,14 +314,7 @@ fn single_tail_segment_is_probed_at_the_rto_deadline() {
     // The probe arrives; its ACK covers everything.
     let t2 = t + RTT;
     d.at(t2);
-    d.send(
-        ACK,
-        rseq,
-        sseq.wrapping_add(4 * mss),
-        WND,
-        &Opts::default(),
-        &[],
-    );
+    ack(&mut d, rseq, sseq.wrapping_add(4 * mss));
     d.recv_none();
     assert_eq!(d.stack.send_queue(id), 0);
     // §7.4: the episode counts as one repaired loss, cwnd reduced to ssthresh
