@@ -415,24 +415,10 @@ fn input_needed_for_partial_header_body_and_init() {
     // During the handshake: the rest of Init1 (75 bytes for X25519), 8 until message_len.
     let mut rng = ChaCha8Rng::seed_from_u64(20);
     let t = [0x45, 0x03, 0x23, 0x45, 0x04, 0x01, 0x23];
-    let mut a = Session::fresh(
-        Role::A,
-        0x23,
-        &t,
-        Config::default(),
-        &ring::PROVIDER,
-        &mut rng,
-    )
-    .unwrap();
-    let mut b = Session::fresh(
-        Role::B,
-        0x23,
-        &t,
-        Config::default(),
-        &ring::PROVIDER,
-        &mut rng,
-    )
-    .unwrap();
+    let mut fresh = |role| {
+        Session::fresh(role, 0x23, &t, Config::default(), &ring::PROVIDER, &mut rng).unwrap()
+    };
+    let (mut a, mut b) = (fresh(Role::A), fresh(Role::B));
     let init1 = drain(&mut a);
     b.handle_stream(&init1[..3]).unwrap();
     assert_eq!(b.input_needed(), 5);
